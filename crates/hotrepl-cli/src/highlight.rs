@@ -1,0 +1,332 @@
+//! Syntax highlighting of the input as it is typed: a small Python lexer, tolerant of the
+//! unfinished code an editor holds (an open string runs to the end of the buffer).
+
+use nu_ansi_term::{Color, Style};
+use reedline::{Highlighter, StyledText};
+
+const KEYWORDS: &[&str] = &[
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "match",
+    "case",
+];
+const CONSTANTS: &[&str] = &[
+    "True",
+    "False",
+    "None",
+    "Ellipsis",
+    "NotImplemented",
+    "__debug__",
+];
+const BUILTINS: &[&str] = &[
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "breakpoint",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "compile",
+    "complex",
+    "delattr",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "eval",
+    "exec",
+    "exit",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "globals",
+    "hasattr",
+    "hash",
+    "help",
+    "hex",
+    "id",
+    "input",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "locals",
+    "map",
+    "max",
+    "memoryview",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "open",
+    "ord",
+    "pow",
+    "print",
+    "property",
+    "quit",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "setattr",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "vars",
+    "zip",
+    "self",
+    "cls",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Plain,
+    Keyword,
+    Constant,
+    Builtin,
+    Definition,
+    Decorator,
+    Str,
+    Number,
+    Comment,
+}
+
+fn style(kind: Kind) -> Style {
+    match kind {
+        Kind::Plain => Style::new(),
+        Kind::Keyword => Color::Magenta.bold(),
+        Kind::Constant | Kind::Builtin => Style::new().fg(Color::Cyan),
+        Kind::Definition => Color::Blue.bold(),
+        Kind::Decorator => Style::new().fg(Color::Yellow),
+        Kind::Str => Style::new().fg(Color::Green),
+        Kind::Number => Style::new().fg(Color::Yellow),
+        Kind::Comment => Style::new().fg(Color::DarkGray).italic(),
+    }
+}
+
+/// Splits `src` into (kind, text) runs that together are exactly `src`.
+pub fn lex(src: &str) -> Vec<(Kind, &str)> {
+    let bytes = src.as_bytes();
+    let mut out: Vec<(Kind, &str)> = Vec::new();
+    let mut i = 0;
+    let mut after_def = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        let kind = if c == b'#' {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            Kind::Comment
+        } else if let Some(len) = string_len(&src[i..]) {
+            i += len;
+            Kind::Str
+        } else if c.is_ascii_digit()
+            || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
+            i += 1;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+            {
+                i += 1;
+            }
+            Kind::Number
+        } else if c == b'@'
+            && out
+                .iter()
+                .rev()
+                .take_while(|(_, t)| !t.contains('\n'))
+                .all(|(k, t)| *k == Kind::Plain && t.trim().is_empty())
+        {
+            i += 1;
+            while i < bytes.len() && (is_ident_byte(bytes[i]) || bytes[i] == b'.') {
+                i += 1;
+            }
+            Kind::Decorator
+        } else if is_ident_start(src, i) {
+            while i < bytes.len() && is_ident_byte(bytes[i]) {
+                i += 1;
+            }
+            let word = &src[start..i];
+            let preceded_by_dot = src[..start].trim_end().ends_with('.');
+            let kind = if after_def {
+                Kind::Definition
+            } else if preceded_by_dot {
+                Kind::Plain
+            } else if KEYWORDS.contains(&word) {
+                Kind::Keyword
+            } else if CONSTANTS.contains(&word) {
+                Kind::Constant
+            } else if BUILTINS.contains(&word) {
+                Kind::Builtin
+            } else {
+                Kind::Plain
+            };
+            after_def = matches!(word, "def" | "class") && !preceded_by_dot;
+            out.push((kind, word));
+            continue;
+        } else {
+            // One character of anything else (operators, spaces, non-ASCII).
+            i += src[i..].chars().next().map_or(1, char::len_utf8);
+            if !c.is_ascii_whitespace() {
+                after_def = false;
+            }
+            Kind::Plain
+        };
+        match out.last_mut() {
+            Some((k, text)) if *k == kind && kind == Kind::Plain => {
+                *text = &src[start - text.len()..i]
+            }
+            _ => out.push((kind, &src[start..i])),
+        }
+    }
+    out
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+fn is_ident_start(src: &str, i: usize) -> bool {
+    src[i..]
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+}
+
+/// Length of a string literal (with its prefix) starting at the beginning of `s`, if one
+/// starts there. An unterminated string runs to the end of `s` (or of the line, if not
+/// triple-quoted).
+fn string_len(s: &str) -> Option<usize> {
+    let prefix_len = s
+        .bytes()
+        .take_while(|b| matches!(b.to_ascii_lowercase(), b'r' | b'b' | b'f' | b'u'))
+        .count();
+    if prefix_len > 2 {
+        return None;
+    }
+    let rest = &s[prefix_len..];
+    let quote = rest.bytes().next().filter(|q| *q == b'"' || *q == b'\'')?;
+    let raw = s[..prefix_len].to_ascii_lowercase().contains('r');
+    let triple = rest.len() >= 3 && rest.as_bytes()[1] == quote && rest.as_bytes()[2] == quote;
+    let open = if triple { 3 } else { 1 };
+    let body = &rest.as_bytes()[open..];
+    let mut j = 0;
+    while j < body.len() {
+        let b = body[j];
+        if b == b'\\' && !raw {
+            j += 2;
+            continue;
+        }
+        if b == b'\\' && raw {
+            j += 2;
+            continue;
+        }
+        if !triple && b == b'\n' {
+            return Some(prefix_len + open + j);
+        }
+        if b == quote && (!triple || body[j..].starts_with(&[quote, quote, quote])) {
+            return Some(prefix_len + open + j + open);
+        }
+        j += 1;
+    }
+    Some(s.len())
+}
+
+pub struct PythonHighlighter;
+
+impl Highlighter for PythonHighlighter {
+    fn highlight(&self, line: &str, _cursor: usize) -> StyledText {
+        let mut styled = StyledText::new();
+        for (kind, text) in lex(line) {
+            styled.push((style(kind), text.to_owned()));
+        }
+        styled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(src: &str) -> Vec<(Kind, &str)> {
+        lex(src)
+            .into_iter()
+            .filter(|(_, t)| !t.trim().is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn runs_cover_the_input_exactly() {
+        for src in [
+            "def f(x):\n    return x  # c\n",
+            "s = rb'a\\'b' + \"\"\"x\ny\"\"\"",
+            "é = 1 +",
+            "'open",
+            "x.print = 0x1f",
+        ] {
+            let joined: String = lex(src).into_iter().map(|(_, t)| t).collect();
+            assert_eq!(joined, src);
+        }
+    }
+
+    #[test]
+    fn classifies_tokens() {
+        assert_eq!(
+            kinds("async def tick(n=1.5): # go"),
+            [
+                (Kind::Keyword, "async"),
+                (Kind::Keyword, "def"),
+                (Kind::Definition, "tick"),
+                (Kind::Plain, "(n="),
+                (Kind::Number, "1.5"),
+                (Kind::Plain, "):"),
+                (Kind::Comment, "# go")
+            ]
+        );
+        assert_eq!(
+            kinds("print(f'{x}') or None"),
+            [
+                (Kind::Builtin, "print"),
+                (Kind::Plain, "("),
+                (Kind::Str, "f'{x}'"),
+                (Kind::Plain, ")"),
+                (Kind::Keyword, "or"),
+                (Kind::Constant, "None")
+            ]
+        );
+        assert_eq!(
+            kinds("obj.print"),
+            [(Kind::Plain, "obj."), (Kind::Plain, "print")]
+        );
+        assert_eq!(
+            kinds("@functools.cache"),
+            [(Kind::Decorator, "@functools.cache")]
+        );
+        assert_eq!(
+            kinds("x = '''a\nb"),
+            [
+                (Kind::Plain, "x"),
+                (Kind::Plain, "="),
+                (Kind::Str, "'''a\nb")
+            ]
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! The interactive prompt. While the user edits, output from the kernel (background tasks
+//! printing) is printed above the prompt through the editor, whole lines at a time; while
+//! a cell runs, the session shows its output directly.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hotrepl_proto::{Content, KernelInfoRequest};
+use reedline::Signal;
+
+use crate::editor::{self, PythonPrompt};
+use crate::events::{Diverter, Event};
+use crate::render::LineBuffer;
+use crate::session::{CellEnd, Session};
+
+/// How the session ended.
+pub enum Ended {
+    /// The user left (Ctrl-D, `exit()`) with this status.
+    Exit(i32),
+    /// The connection was lost; why.
+    Gone(String),
+}
+
+pub fn run(session: &mut Session) -> Ended {
+    let mut editor = editor::build(session.conn.clone());
+    fetch_banner(session);
+    let above = Arc::new(Mutex::new(AbovePrompt::default()));
+    loop {
+        session.show_queued();
+        session.renderer.finish_line();
+        session
+            .events
+            .set_diverter(Some(print_above_prompt(&editor, above.clone())));
+        session.events.clear_interrupt();
+        let signal = editor.reedline.read_line(&PythonPrompt);
+        session.events.set_diverter(None);
+        let rest = above.lock().unwrap_or_else(|e| e.into_inner()).take_rest();
+        session
+            .renderer
+            .text(hotrepl_proto::StreamName::Stdout, &rest);
+        let signal = match signal {
+            Ok(s) => s,
+            Err(e) => return Ended::Gone(format!("terminal error: {e}")),
+        };
+        match signal {
+            Signal::Success(code) => {
+                if code.trim().is_empty() {
+                    continue;
+                }
+                match session.run_cell(&code) {
+                    CellEnd::Ok | CellEnd::Failed => {}
+                    CellEnd::Exit(status) => {
+                        session.wait_closed();
+                        return Ended::Exit(status);
+                    }
+                    CellEnd::Gone(reason) => return Ended::Gone(reason),
+                }
+            }
+            Signal::CtrlC => {}
+            Signal::CtrlD => {
+                session.shut_down();
+                return Ended::Exit(0);
+            }
+            Signal::ExternalBreak(_) => {
+                editor.break_signal.store(false, Ordering::SeqCst);
+                session.show_queued();
+                if let Some(Event::Closed(reason)) = session.events.try_pop() {
+                    return Ended::Gone(reason);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Output that arrives while the user edits, on its way above the prompt.
+#[derive(Default)]
+struct AbovePrompt {
+    partial: LineBuffer,
+    /// Lines the editor's queue had no room for; printed once the editor lets go. Once
+    /// anything is here, later lines wait too, to keep the order.
+    overflow: String,
+}
+
+impl AbovePrompt {
+    fn print(&mut self, printer: &SyncSender<String>, lines: String) {
+        if self.overflow.is_empty() {
+            match printer.try_send(lines) {
+                Ok(()) => return,
+                Err(TrySendError::Full(lines)) | Err(TrySendError::Disconnected(lines)) => {
+                    self.overflow = lines
+                }
+            }
+        } else {
+            self.overflow.push_str(&lines);
+        }
+        self.overflow.push('\n');
+    }
+
+    /// What was not printed above the prompt: overflowed lines and a partial last line.
+    fn take_rest(&mut self) -> String {
+        let mut rest = std::mem::take(&mut self.overflow);
+        rest.push_str(&self.partial.take_partial());
+        rest
+    }
+}
+
+/// The diverter used while editing: output goes above the prompt; the connection closing
+/// makes the editor let go of the terminal.
+fn print_above_prompt(editor: &editor::Editor, above: Arc<Mutex<AbovePrompt>>) -> Diverter {
+    let printer = editor.printer.clone();
+    let break_signal = editor.break_signal.clone();
+    Box::new(move |event| {
+        let mut above = above.lock().unwrap_or_else(|e| e.into_inner());
+        let text = match &event {
+            Event::Message(msg) => match &msg.content {
+                Content::Stream(s) => {
+                    if let Some(lines) = above.partial.push(&s.text) {
+                        above.print(&printer, lines);
+                    }
+                    return None;
+                }
+                Content::Error(e) => e.traceback.concat(),
+                Content::ExecuteResult(r) => r
+                    .data
+                    .get("text/plain")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                Content::DisplayData(d) => d
+                    .data
+                    .get("text/plain")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                _ => return None,
+            },
+            Event::Banner(text) => text.clone(),
+            Event::Closed(_) => {
+                break_signal.store(true, Ordering::SeqCst);
+                return Some(event);
+            }
+            Event::Interrupt => return None,
+        };
+        let text = text.trim_end_matches('\n');
+        if !text.is_empty() {
+            above.print(&printer, text.to_owned());
+        }
+        None
+    })
+}
+
+/// Asks for the banner without holding up the prompt; it is printed above the prompt
+/// when it arrives.
+fn fetch_banner(session: &Session) {
+    let conn = session.conn.clone();
+    let events = session.events.clone();
+    let _ = std::thread::Builder::new()
+        .name("hotrepl-banner".into())
+        .spawn(move || {
+            if let Ok(reply) = conn.request(KernelInfoRequest {}, Duration::from_secs(30)) {
+                if let Content::KernelInfoReply(info) = reply.content {
+                    events.push(Event::Banner(info.banner));
+                }
+            }
+        });
+}

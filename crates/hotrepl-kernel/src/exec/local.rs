@@ -1,0 +1,351 @@
+//! The local REPL's executor. The kernel process's main thread runs one asyncio event loop
+//! for the whole session; every cell runs on it — plain code in a loop callback, awaiting
+//! code as a task — so `asyncio.create_task` works in a plain statement and background
+//! tasks keep running between prompts.
+//!
+//! Ctrl-C arrives as a real SIGINT (the terminal sends it to the kernel too), handled by
+//! [`LocalKernel::on_sigint`] in the main thread: it raises KeyboardInterrupt into the
+//! cell's own code when that code is what is running (`while True: pass`, `time.sleep`),
+//! and cancels the cell's task when the loop is waiting (`await asyncio.sleep(100)`). A
+//! second Ctrl-C while the loop is still stuck raises KeyboardInterrupt wherever the main
+//! thread is, which also frees it from a background task that hogs it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use hotrepl_proto::{ExecuteRequest, Header};
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::prelude::*;
+use pyo3::types::{PyCFunction, PyTuple};
+
+use crate::cell::{CellRun, Step};
+use crate::ops::execute::{self, Execution, Outcome};
+use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
+
+pub struct LocalKernel {
+    /// Callbacks put on the loop need an owning handle to the kernel.
+    me: Weak<LocalKernel>,
+    event_loop: Py<PyAny>,
+    state: Mutex<State>,
+    /// True while the cell's plain code runs inside our call (not as a task).
+    sync_running: AtomicBool,
+    exit_code: Mutex<Option<i32>>,
+    main_thread: libc::pthread_t,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Job>,
+    current: Option<Running>,
+    /// A `run_next` callback is already on the loop.
+    scheduled: bool,
+}
+
+struct Job {
+    session: Arc<Session>,
+    header: Header,
+    request: ExecuteRequest,
+}
+
+struct Running {
+    session: Arc<Session>,
+    execution: Execution,
+    /// Taken out while it runs, so no lock is held around user code.
+    run: Option<CellRun>,
+    task: Option<Py<PyAny>>,
+    interrupts: u32,
+}
+
+impl LocalKernel {
+    /// Must be called on the main thread, which then runs [`LocalKernel::run_loop`].
+    pub fn new(event_loop: Py<PyAny>) -> Arc<LocalKernel> {
+        Arc::new_cyclic(|me| LocalKernel {
+            me: me.clone(),
+            event_loop,
+            state: Mutex::new(State::default()),
+            sync_running: AtomicBool::new(false),
+            exit_code: Mutex::new(None),
+            // SAFETY: pthread_self has no preconditions.
+            main_thread: unsafe { libc::pthread_self() },
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn exit_requested(&self) -> Option<i32> {
+        *self.exit_code.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the loop to stop and the kernel to exit with `code` (the first request wins).
+    pub fn request_exit(&self, py: Python<'_>, code: i32) {
+        {
+            let mut exit = self.exit_code.lock().unwrap_or_else(|e| e.into_inner());
+            if exit.is_none() {
+                *exit = Some(code);
+            }
+        }
+        let event_loop = self.event_loop.bind(py);
+        if let Ok(stop) = event_loop.getattr("stop") {
+            let _ = event_loop.call_method1("call_soon_threadsafe", (stop,));
+        }
+    }
+
+    /// Runs the event loop until an exit is requested; returns the exit code.
+    pub fn run_loop(self: &Arc<Self>, py: Python<'_>) -> i32 {
+        let event_loop = self.event_loop.bind(py);
+        loop {
+            let result = event_loop.call_method0("run_forever");
+            if let Some(code) = self.exit_requested() {
+                return code;
+            }
+            let Err(err) = result else { continue };
+            if err.is_instance_of::<PyKeyboardInterrupt>(py) {
+                // Raised out of a task by Ctrl-C; the loop just resumes.
+                continue;
+            }
+            if err.is_instance_of::<PySystemExit>(py) && self.state().current.is_none() {
+                // A background task called sys.exit(): the program exits, as with asyncio.run.
+                return execute_exit_code(py, &err);
+            }
+            if !err.is_instance_of::<PySystemExit>(py) {
+                err.print(py);
+            }
+            // SystemExit from the cell's own task: the loop resumes and the task's done
+            // callback reports it, which then requests the exit.
+        }
+    }
+
+    /// Cancels what is left on the loop, like `asyncio.run` does on the way out.
+    pub fn shut_down_loop(&self, py: Python<'_>) -> PyResult<()> {
+        let asyncio = py.import("asyncio")?;
+        let event_loop = self.event_loop.bind(py);
+        let tasks = asyncio.call_method1("all_tasks", (event_loop,))?;
+        if tasks.len()? > 0 {
+            for task in tasks.try_iter()? {
+                task?.call_method0("cancel")?;
+            }
+            let kwargs = pyo3::types::PyDict::new(py);
+            kwargs.set_item("timeout", 1.0)?;
+            let wait = asyncio.getattr("wait")?.call((tasks,), Some(&kwargs))?;
+            event_loop.call_method1("run_until_complete", (wait,))?;
+        }
+        let agens = event_loop.call_method0("shutdown_asyncgens")?;
+        event_loop.call_method1("run_until_complete", (agens,))?;
+        event_loop.call_method0("close")?;
+        Ok(())
+    }
+
+    /// Python callable that runs `f` with this kernel on the loop.
+    fn callback<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+        f: fn(&Arc<LocalKernel>, Python<'_>, &Bound<'_, PyTuple>),
+    ) -> PyResult<Bound<'py, PyCFunction>> {
+        let this = self.clone();
+        PyCFunction::new_closure(py, None, None, move |args: &Bound<'_, PyTuple>, _kwargs| {
+            f(&this, args.py(), args);
+        })
+    }
+
+    fn schedule_next(self: &Arc<Self>, py: Python<'_>, from_other_thread: bool) {
+        {
+            let mut st = self.state();
+            if st.scheduled || st.current.is_some() || st.queue.is_empty() {
+                return;
+            }
+            st.scheduled = true;
+        }
+        let method = if from_other_thread {
+            "call_soon_threadsafe"
+        } else {
+            "call_soon"
+        };
+        let scheduled = self
+            .callback(py, |k, py, _| k.run_next(py))
+            .and_then(|cb| self.event_loop.bind(py).call_method1(method, (cb,)));
+        if let Err(e) = scheduled {
+            self.state().scheduled = false;
+            e.print(py);
+        }
+    }
+
+    fn run_next(self: &Arc<Self>, py: Python<'_>) {
+        let job = {
+            let mut st = self.state();
+            st.scheduled = false;
+            if st.current.is_some() {
+                return;
+            }
+            match st.queue.pop_front() {
+                Some(job) => job,
+                None => return,
+            }
+        };
+        let (execution, run) = execute::begin(py, &job.session, job.header, &job.request);
+        match run {
+            None => self.schedule_next(py, false),
+            Some(run) => {
+                self.state().current = Some(Running {
+                    session: job.session,
+                    execution,
+                    run: Some(run),
+                    task: None,
+                    interrupts: 0,
+                });
+                self.drive(py, None);
+            }
+        }
+    }
+
+    /// Runs the current cell up to its next await (or its end).
+    fn drive(self: &Arc<Self>, py: Python<'_>, awaited: Option<PyResult<Py<PyAny>>>) {
+        let Some(mut run) = self.state().current.as_mut().and_then(|c| c.run.take()) else {
+            return;
+        };
+        self.sync_running.store(true, Ordering::SeqCst);
+        let step = match awaited {
+            None => run.start(py),
+            Some(outcome) => run.resume(py, outcome),
+        };
+        self.sync_running.store(false, Ordering::SeqCst);
+        let result = match step {
+            Step::Await(coro) => match self.start_task(py, coro) {
+                Ok(task) => {
+                    if let Some(current) = self.state().current.as_mut() {
+                        current.run = Some(run);
+                        current.task = Some(task);
+                    }
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Step::Done(result) => result,
+        };
+        let Some(running) = self.state().current.take() else {
+            return;
+        };
+        let outcome = match result {
+            Ok(value) => Outcome::Value(value),
+            Err(e) if running.interrupts > 0 && is_cancelled_error(py, &e) => Outcome::Interrupted,
+            Err(e) => Outcome::Raised(e),
+        };
+        if let Some(code) = execute::finish(py, &running.session, &running.execution, outcome) {
+            self.request_exit(py, code);
+            return;
+        }
+        self.schedule_next(py, false);
+    }
+
+    fn start_task(self: &Arc<Self>, py: Python<'_>, coro: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        let task = self
+            .event_loop
+            .bind(py)
+            .call_method1("create_task", (coro,))?;
+        let done = self.callback(py, |k, py, args| {
+            let outcome = args
+                .get_item(0)
+                .and_then(|task| task.call_method0("result"))
+                .map(Bound::unbind);
+            if let Some(current) = k.state().current.as_mut() {
+                current.task = None;
+            }
+            k.drive(py, Some(outcome));
+        })?;
+        task.call_method1("add_done_callback", (done,))?;
+        Ok(task.unbind())
+    }
+
+    /// The kernel's SIGINT handler (runs in the main thread, between bytecodes).
+    pub fn on_sigint(&self, py: Python<'_>) -> PyResult<()> {
+        if self.sync_running.load(Ordering::SeqCst) {
+            return Err(PyKeyboardInterrupt::new_err(()));
+        }
+        let (task, interrupts) = {
+            let mut st = self.state();
+            match st.current.as_mut() {
+                None => return Ok(()),
+                Some(c) => {
+                    c.interrupts += 1;
+                    (c.task.as_ref().map(|t| t.clone_ref(py)), c.interrupts)
+                }
+            }
+        };
+        let Some(task) = task else {
+            // Between pieces of the cell, inside our own calls: it lands there as the cell's error.
+            return Err(PyKeyboardInterrupt::new_err(()));
+        };
+        let running = py
+            .import("asyncio")?
+            .call_method1("current_task", (self.event_loop.bind(py),))?;
+        if running.is(task.bind(py)) || (interrupts > 1 && !running.is_none()) {
+            return Err(PyKeyboardInterrupt::new_err(()));
+        }
+        // Through the loop's self-pipe: the loop is usually asleep in select(), which a
+        // plain call_soon would not wake until its timeout.
+        let cancel = task.bind(py).getattr("cancel")?;
+        self.event_loop
+            .bind(py)
+            .call_method1("call_soon_threadsafe", (cancel,))?;
+        Ok(())
+    }
+}
+
+fn is_cancelled_error(py: Python<'_>, err: &PyErr) -> bool {
+    py.import("asyncio")
+        .and_then(|a| a.getattr("CancelledError"))
+        .map(|cls| err.matches(py, cls).unwrap_or(false))
+        .unwrap_or(false)
+}
+
+fn execute_exit_code(py: Python<'_>, err: &PyErr) -> i32 {
+    match err.value(py).getattr("code") {
+        Ok(code) if code.is_none() => 0,
+        Ok(code) => code.extract().unwrap_or(1),
+        Err(_) => 1,
+    }
+}
+
+impl Executor for LocalKernel {
+    fn submit(
+        &self,
+        py: Python<'_>,
+        session: &Arc<Session>,
+        header: Header,
+        request: ExecuteRequest,
+    ) {
+        self.state().queue.push_back(Job {
+            session: session.clone(),
+            header,
+            request,
+        });
+        if let Some(this) = self.me.upgrade() {
+            this.schedule_next(py, true);
+        }
+    }
+
+    fn interrupt(
+        &self,
+        py: Python<'_>,
+        _session: &Arc<Session>,
+        _abandon: bool,
+    ) -> InterruptOutcome {
+        let _ = py;
+        if self.state().current.is_none() {
+            return InterruptOutcome::NothingRunning;
+        }
+        // The same path as Ctrl-C in the terminal: a real SIGINT to the main thread, which
+        // also breaks it out of a blocking call.
+        // SAFETY: the main thread outlives the kernel; pthread_kill only queues a signal.
+        unsafe {
+            libc::pthread_kill(self.main_thread, libc::SIGINT);
+        }
+        InterruptOutcome::Interrupted
+    }
+
+    fn close(&self, py: Python<'_>, _session: &Arc<Session>, _reason: CloseReason) {
+        self.request_exit(py, 0);
+    }
+}

@@ -1,0 +1,3 @@
+//! Executors: where a session's cells run.
+
+pub mod local;

@@ -1,0 +1,26 @@
+//! `hotrepl._native`: the in-process engine. The local REPL's kernel ([`local`]) and, in
+//! any program, the server that lets clients attach; sessions, cell execution, output
+//! routing and one module per request kind ([`ops`]).
+
+mod cell;
+mod connection;
+mod exec;
+mod local;
+mod ops;
+mod outbox;
+mod output;
+mod session;
+mod socket;
+mod threads;
+mod traceback;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(local::serve_local, m)?)?;
+    m.add_class::<output::OutputStream>()?;
+    m.add_class::<output::InputStream>()?;
+    Ok(())
+}

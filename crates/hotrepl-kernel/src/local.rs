@@ -1,0 +1,119 @@
+//! The kernel of the local REPL: `hotrepl` starts a Python child that calls
+//! `serve_local(fd)`, with one end of a socket pair on `fd`. The child's terminal stays its
+//! own (subprocesses, `getpass` and Ctrl-C work as in any program); all Python-level
+//! output and input go through the protocol to the client, like in a remote session.
+
+use std::io::BufReader;
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotrepl_proto::{FrameReader, HeaderSource};
+use pyo3::prelude::*;
+use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
+
+use crate::connection;
+use crate::exec::local::LocalKernel;
+use crate::outbox::Outbox;
+use crate::output::{self, SessionIo};
+use crate::session::{CloseReason, Session};
+use crate::socket::Socket;
+use crate::threads;
+
+/// How long a kernel whose client vanished may take to stop before it is ended.
+const ORPHAN_GRACE: Duration = Duration::from_secs(3);
+
+pub fn random_id() -> String {
+    hotrepl_proto::auth::to_hex(&hotrepl_proto::auth::new_nonce()[..16])
+}
+
+pub fn user_name() -> String {
+    std::env::var("USER").unwrap_or_else(|_| {
+        // SAFETY: getuid has no preconditions.
+        format!("uid{}", unsafe { libc::getuid() })
+    })
+}
+
+/// Serves the client on `fd` until it leaves or the user exits; returns the exit status.
+#[pyfunction]
+pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
+    // SAFETY: the client passed us this fd for exactly this purpose; we own it from here.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    set_cloexec(fd);
+    let reader = Socket::Unix(stream.try_clone()?);
+    let socket = Socket::Unix(stream);
+
+    let sys = py.import("sys")?;
+    sys.setattr("argv", PyList::new(py, [""])?)?;
+
+    let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
+    let handshake_socket = socket.try_clone()?;
+    let outbox = Outbox::new(socket, headers.clone());
+    let io = SessionIo::new(outbox.clone(), true);
+    output::install(py)?;
+    output::set_default(Some(io.clone()));
+
+    let asyncio = py.import("asyncio")?;
+    let event_loop = asyncio.call_method0("new_event_loop")?;
+    asyncio.call_method1("set_event_loop", (&event_loop,))?;
+    let kernel = LocalKernel::new(event_loop.unbind());
+    let main: Bound<'_, PyDict> = py.import("__main__")?.dict();
+    let session = Session::new(io, main.unbind(), None, kernel.clone());
+
+    install_sigint(py, &kernel)?;
+
+    let writer = outbox.clone();
+    threads::spawn_io("hotrepl-writer", move || writer.run_writer())?;
+    let serving = session.clone();
+    threads::spawn_io("hotrepl-reader", move || {
+        let mut reader = BufReader::new(reader);
+        if connection::handshake(&mut reader, &handshake_socket, &headers).is_ok() {
+            connection::serve(&serving, FrameReader::new(reader));
+        } else {
+            Python::try_attach(|py| {
+                serving
+                    .executor
+                    .clone()
+                    .close(py, &serving, CloseReason::ClientGone)
+            });
+        }
+        // Normally the main thread stops within moments; a cell stuck in C code must not
+        // leave an orphan kernel behind a client that is gone.
+        std::thread::sleep(ORPHAN_GRACE);
+        // SAFETY: _exit ends the process at once; nothing is left to protect.
+        unsafe { libc::_exit(1) };
+    })?;
+
+    let code = kernel.run_loop(py);
+    if let Err(e) = kernel.shut_down_loop(py) {
+        e.print(py);
+    }
+    outbox.flush();
+    Ok(code)
+}
+
+fn install_sigint(py: Python<'_>, kernel: &Arc<LocalKernel>) -> PyResult<()> {
+    let kernel = kernel.clone();
+    let handler = PyCFunction::new_closure(
+        py,
+        None,
+        None,
+        move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
+            kernel.on_sigint(args.py())
+        },
+    )?;
+    let signal = py.import("signal")?;
+    signal.call_method1("signal", (signal.getattr("SIGINT")?, handler))?;
+    Ok(())
+}
+
+fn set_cloexec(fd: i32) {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `is_complete_request`: does this input run as it is, or does the user need another line?
+//! Decided by the kernel's own Python (its `codeop`, with top-level await allowed), so the
+//! answer is right for that Python version, plus one rule of interactive prompts: input that
+//! ends inside an indented block waits for an empty line, since the block may go on.
+
+use hotrepl_proto::{Completeness, IsCompleteReply, IsCompleteRequest};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+use crate::cell::PYCF_ALLOW_TOP_LEVEL_AWAIT;
+
+static COMPILER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn command_compiler(py: Python<'_>) -> PyResult<&Py<PyAny>> {
+    COMPILER.get_or_try_init(py, || {
+        let compiler = py.import("codeop")?.getattr("CommandCompiler")?.call0()?;
+        let inner = compiler.getattr("compiler")?;
+        let flags: i32 = inner.getattr("flags")?.extract()?;
+        inner.setattr("flags", flags | PYCF_ALLOW_TOP_LEVEL_AWAIT)?;
+        Ok(compiler.unbind())
+    })
+}
+
+pub fn reply(py: Python<'_>, request: &IsCompleteRequest) -> IsCompleteReply {
+    match check(py, &request.code) {
+        Ok(reply) => reply,
+        Err(_) => IsCompleteReply {
+            status: Completeness::Unknown,
+            indent: String::new(),
+        },
+    }
+}
+
+fn check(py: Python<'_>, code: &str) -> PyResult<IsCompleteReply> {
+    if code.trim().is_empty() {
+        return Ok(complete());
+    }
+    let warnings = py.import("warnings")?;
+    let guard = warnings.getattr("catch_warnings")?.call0()?;
+    guard.call_method0("__enter__")?;
+    // Compiling twice must not print the same SyntaxWarning at the prompt.
+    warnings.call_method1("simplefilter", ("ignore",))?;
+    let compiled = command_compiler(py)?
+        .bind(py)
+        .call1((code, "<input>", "exec"));
+    guard.call_method1("__exit__", (py.None(), py.None(), py.None()))?;
+    match compiled {
+        Err(_) => Ok(IsCompleteReply {
+            status: Completeness::Invalid,
+            indent: String::new(),
+        }),
+        Ok(c) if c.is_none() => Ok(incomplete(next_indent(code))),
+        Ok(_) => Ok(match open_block_indent(py, code)? {
+            Some(indent) => incomplete(indent),
+            None => complete(),
+        }),
+    }
+}
+
+fn complete() -> IsCompleteReply {
+    IsCompleteReply {
+        status: Completeness::Complete,
+        indent: String::new(),
+    }
+}
+
+fn incomplete(indent: String) -> IsCompleteReply {
+    IsCompleteReply {
+        status: Completeness::Incomplete,
+        indent,
+    }
+}
+
+/// For compilable input that ends inside an indented block: that block's indentation.
+/// The block may go on, so the user ends it with an empty line. What counts is where the
+/// last logical line starts (found with Python's tokenizer), so a bracket continued on an
+/// indented line does not count as a block.
+fn open_block_indent(py: Python<'_>, code: &str) -> PyResult<Option<String>> {
+    let last = code.rsplit('\n').next().unwrap_or("");
+    if last.trim().is_empty() {
+        return Ok(None);
+    }
+    let tokenize = py.import("tokenize")?;
+    let readline = py
+        .import("io")?
+        .getattr("StringIO")?
+        .call1((code,))?
+        .getattr("readline")?;
+    let names =
+        ["NEWLINE", "NL", "COMMENT", "INDENT", "DEDENT", "ENDMARKER"].map(|n| tokenize.getattr(n));
+    let skip: Vec<i64> = names
+        .into_iter()
+        .map(|n| n?.extract())
+        .collect::<PyResult<_>>()?;
+    let newline = skip[0];
+    let mut start_row: Option<usize> = None;
+    let mut at_line_start = true;
+    for token in tokenize
+        .getattr("generate_tokens")?
+        .call1((readline,))?
+        .try_iter()?
+    {
+        let token = token?;
+        let kind: i64 = token.getattr("type")?.extract()?;
+        if kind == newline {
+            at_line_start = true;
+        } else if at_line_start && !skip.contains(&kind) {
+            let (row, _col): (usize, usize) = token.getattr("start")?.extract()?;
+            start_row = Some(row);
+            at_line_start = false;
+        }
+    }
+    let Some(row) = start_row else {
+        return Ok(None);
+    };
+    let line = code.split('\n').nth(row - 1).unwrap_or("");
+    let indent = leading_whitespace(line);
+    Ok((!indent.is_empty()).then(|| indent.to_owned()))
+}
+
+/// Indentation for the line after incomplete input: one level deeper after a colon.
+fn next_indent(code: &str) -> String {
+    let last = code
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let base = leading_whitespace(last).to_owned();
+    let stripped = strip_comment(last).trim_end();
+    if stripped.ends_with(':') {
+        format!("{base}    ")
+    } else {
+        base
+    }
+}
+
+fn leading_whitespace(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
+}
+
+/// The line without a trailing `# comment` (quotes are respected).
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (_, _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indentation_follows_blocks() {
+        assert_eq!(next_indent("for i in x:"), "    ");
+        assert_eq!(next_indent("def f():\n    if y:  # comment"), "        ");
+        assert_eq!(next_indent("foo(1,"), "");
+        assert_eq!(next_indent("x = '#:'  # c"), "");
+    }
+}

@@ -1,0 +1,658 @@
+//! `sys.stdout`, `sys.stderr` and `sys.stdin` stand-ins that route each call to the session
+//! it belongs to, and everywhere else behave as the objects they replaced.
+//!
+//! Which session a call belongs to: the thread's own session (a session's worker thread),
+//! else the session in the `hotrepl_session` context variable (it follows a cell into the
+//! tasks it creates, because asyncio copies the context when scheduling), else the
+//! process-wide default session (only the local REPL has one). With none of these the call
+//! goes to the original object untouched, so the host's own output stays where it was.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hotrepl_proto::{Header, InputCancel, InputReply, InputRequest, StreamName};
+use pyo3::exceptions::{PyEOFError, PyKeyboardInterrupt, PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyString};
+
+use crate::outbox::{Outbox, Pressure};
+
+/// One session's end of the I/O routing: where its output goes and how it asks for input.
+pub struct SessionIo {
+    outbox: Arc<Outbox>,
+    /// Cleared when the session's worker is abandoned or the session ends: late output from
+    /// a detached cell is dropped instead of surfacing in someone's prompt.
+    live: AtomicBool,
+    /// In the local REPL every thread may wait for the terminal to catch up; in a host
+    /// process only the session's own worker thread may.
+    any_thread_waits: bool,
+    input: Mutex<Option<Arc<PendingInput>>>,
+    parent: Mutex<Option<Header>>,
+}
+
+struct PendingInput {
+    /// A `_thread.lock` held while the answer is awaited. Waiting by acquiring it, rather
+    /// than on a Rust condvar, lets a real SIGINT interrupt the wait in the main thread.
+    lock: Py<PyAny>,
+    answer: Mutex<Option<Answer>>,
+}
+
+enum Answer {
+    Line(String),
+    Cancel(InputCancel),
+}
+
+impl SessionIo {
+    pub fn new(outbox: Arc<Outbox>, any_thread_waits: bool) -> Arc<SessionIo> {
+        Arc::new(SessionIo {
+            outbox,
+            live: AtomicBool::new(true),
+            any_thread_waits,
+            input: Mutex::new(None),
+            parent: Mutex::new(None),
+        })
+    }
+
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Stops routing: later writes through this session are dropped.
+    pub fn retire(&self) {
+        self.live.store(false, Ordering::Release);
+    }
+
+    /// The request that input requests and output belong to.
+    pub fn set_parent(&self, parent: Option<&Header>) {
+        *self.parent.lock().unwrap_or_else(|e| e.into_inner()) = parent.cloned();
+        self.outbox.set_parent(parent);
+    }
+
+    pub fn write(&self, py: Python<'_>, name: StreamName, text: &str) {
+        if !self.live.load(Ordering::Acquire) {
+            return;
+        }
+        let may_wait = self.any_thread_waits || is_bound_to_this_thread(self);
+        if self.outbox.push_text(name, text, may_wait) == Pressure::High && may_wait {
+            let outbox = self.outbox.clone();
+            py.detach(move || outbox.wait_drained());
+        }
+    }
+
+    /// Asks the client for a line (without its newline). Ctrl-C at the client raises
+    /// KeyboardInterrupt here, Ctrl-D or a closed connection EOFError.
+    pub fn read_line(&self, py: Python<'_>, prompt: &str, password: bool) -> PyResult<String> {
+        if !self.live.load(Ordering::Acquire) || self.outbox.is_closed() {
+            return Err(PyEOFError::new_err("the hotrepl client is gone"));
+        }
+        let lock = py.import("_thread")?.call_method0("allocate_lock")?;
+        lock.call_method0("acquire")?;
+        let pending = Arc::new(PendingInput {
+            lock: lock.clone().unbind(),
+            answer: Mutex::new(None),
+        });
+        {
+            let mut slot = self.input.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_some() {
+                return Err(PyRuntimeError::new_err(
+                    "another thread of this session is already waiting for input",
+                ));
+            }
+            *slot = Some(pending.clone());
+        }
+        let parent = self
+            .parent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.outbox.send_content(
+            InputRequest {
+                prompt: prompt.to_owned(),
+                password,
+            },
+            parent.as_ref(),
+        );
+        let waited = lock.call_method0("acquire");
+        self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
+        waited?;
+        let answer = pending
+            .answer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match answer {
+            Some(Answer::Line(line)) => Ok(line),
+            Some(Answer::Cancel(InputCancel::Interrupt)) => Err(PyKeyboardInterrupt::new_err(())),
+            Some(Answer::Cancel(InputCancel::Eof)) | None => Err(PyEOFError::new_err(())),
+        }
+    }
+
+    /// Delivers the client's answer to whoever is waiting in `read_line`.
+    pub fn answer_input(&self, py: Python<'_>, reply: InputReply) -> bool {
+        let answer = match reply.cancelled {
+            Some(c) => Answer::Cancel(c),
+            None => Answer::Line(reply.value),
+        };
+        self.finish_input(py, answer)
+    }
+
+    /// Ends a pending input wait as if the user pressed Ctrl-C (or Ctrl-D).
+    pub fn cancel_input(&self, py: Python<'_>, how: InputCancel) -> bool {
+        self.finish_input(py, Answer::Cancel(how))
+    }
+
+    fn finish_input(&self, py: Python<'_>, answer: Answer) -> bool {
+        let pending = self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(pending) = pending else { return false };
+        *pending.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+        // Releasing can only fail if it was not held, which cannot happen while pending.
+        let _ = pending.lock.bind(py).call_method0("release");
+        true
+    }
+}
+
+thread_local! {
+    static THREAD_IO: RefCell<Option<Arc<SessionIo>>> = const { RefCell::new(None) };
+}
+
+/// Makes every stream call on this thread go to `io` (a session's worker thread).
+pub fn bind_thread(io: Option<Arc<SessionIo>>) {
+    THREAD_IO.with(|t| *t.borrow_mut() = io);
+}
+
+fn is_bound_to_this_thread(io: &SessionIo) -> bool {
+    THREAD_IO.with(|t| {
+        t.borrow()
+            .as_ref()
+            .is_some_and(|mine| std::ptr::eq(Arc::as_ptr(mine), io))
+    })
+}
+
+static DEFAULT_IO: Mutex<Option<Arc<SessionIo>>> = Mutex::new(None);
+/// How many sessions route through the context variable; 0 skips looking it up.
+static CONTEXT_SESSIONS: AtomicUsize = AtomicUsize::new(0);
+static SESSION_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Sends all output and input of the process that belongs to no other session to `io`
+/// (the local REPL, where the whole process is the session).
+pub fn set_default(io: Option<Arc<SessionIo>>) {
+    *DEFAULT_IO.lock().unwrap_or_else(|e| e.into_inner()) = io;
+}
+
+/// The value stored in the `hotrepl_session` context variable.
+#[pyclass(module = "hotrepl._native", frozen)]
+pub struct SessionHandle {
+    io: Arc<SessionIo>,
+}
+
+fn session_var(py: Python<'_>) -> PyResult<&Py<PyAny>> {
+    SESSION_VAR.get_or_try_init(py, || {
+        Ok(py
+            .import("contextvars")?
+            .getattr("ContextVar")?
+            .call1(("hotrepl_session",))?
+            .unbind())
+    })
+}
+
+/// Sets the context variable in the calling thread's current context, so this thread and
+/// every task it schedules from now on route to `io`.
+pub fn enter_context(py: Python<'_>, io: &Arc<SessionIo>) -> PyResult<()> {
+    let handle = Bound::new(py, SessionHandle { io: io.clone() })?;
+    session_var(py)?.bind(py).call_method1("set", (handle,))?;
+    Ok(())
+}
+
+/// Counts a session that routes through the context variable (see `CONTEXT_SESSIONS`).
+pub fn context_session_started() {
+    CONTEXT_SESSIONS.fetch_add(1, Ordering::AcqRel);
+}
+
+pub fn context_session_ended() {
+    CONTEXT_SESSIONS.fetch_sub(1, Ordering::AcqRel);
+}
+
+fn current_io(py: Python<'_>) -> Option<Arc<SessionIo>> {
+    if let Some(io) = THREAD_IO.with(|t| t.borrow().clone()) {
+        return Some(io);
+    }
+    if CONTEXT_SESSIONS.load(Ordering::Acquire) > 0 {
+        if let Ok(var) = session_var(py) {
+            if let Ok(value) = var.bind(py).call_method1("get", (py.None(),)) {
+                if let Ok(handle) = value.cast::<SessionHandle>() {
+                    return Some(handle.get().io.clone());
+                }
+            }
+        }
+    }
+    DEFAULT_IO.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// `str(s)` for any Python str, lone surrogates included (they become U+FFFD).
+fn text_of<'a>(s: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
+    let s = s.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "write() argument must be str, not {}",
+            s.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    Ok(match s.to_cow() {
+        Ok(t) => t,
+        Err(_) => s.to_string_lossy(),
+    })
+}
+
+/// Replacement for `sys.stdout` / `sys.stderr`.
+#[pyclass(module = "hotrepl._native", frozen)]
+pub struct OutputStream {
+    name: StreamName,
+    /// What `sys.stdout` (or `sys.stderr`) was before; None if it was None.
+    original: Py<PyAny>,
+    buffer: PyOnceLock<Py<BinaryOutput>>,
+}
+
+impl OutputStream {
+    fn route(&self, py: Python<'_>, text: &str) -> PyResult<bool> {
+        match current_io(py) {
+            Some(io) => {
+                io.write(py, self.name, text);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[pymethods]
+impl OutputStream {
+    fn write(&self, py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let text = text_of(s)?;
+        if self.route(py, &text)? {
+            return Ok(text.chars().count().into_pyobject(py)?.into_any().unbind());
+        }
+        let original = self.original.bind(py);
+        if original.is_none() {
+            return Ok(text.chars().count().into_pyobject(py)?.into_any().unbind());
+        }
+        Ok(original.call_method1("write", (s,))?.unbind())
+    }
+
+    fn writelines(&self, py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<()> {
+        for line in lines.try_iter()? {
+            self.write(py, &line?)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        if current_io(py).is_some() {
+            // The writer thread sends output as soon as it is queued.
+            return Ok(());
+        }
+        let original = self.original.bind(py);
+        if !original.is_none() {
+            original.call_method0("flush")?;
+        }
+        Ok(())
+    }
+
+    fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
+        match current_io(py) {
+            Some(io) if !io.any_thread_waits => Ok(false),
+            _ => delegate_bool(self.original.bind(py), "isatty"),
+        }
+    }
+
+    fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match current_io(py) {
+            Some(io) if !io.any_thread_waits => Err(unsupported(py, "fileno")),
+            _ => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+        }
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn readable(&self) -> bool {
+        false
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        false
+    }
+
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        "utf-8"
+    }
+
+    #[getter]
+    fn errors(&self) -> &'static str {
+        "strict"
+    }
+
+    #[getter]
+    fn name(&self) -> &'static str {
+        match self.name {
+            StreamName::Stdout => "<stdout>",
+            StreamName::Stderr => "<stderr>",
+        }
+    }
+
+    #[getter]
+    fn mode(&self) -> &'static str {
+        "w"
+    }
+
+    #[getter]
+    fn line_buffering(&self) -> bool {
+        true
+    }
+
+    #[getter]
+    fn newlines(&self, py: Python<'_>) -> Py<PyAny> {
+        py.None()
+    }
+
+    /// Binary writes (`sys.stdout.buffer.write(b"...")`), decoded as UTF-8.
+    #[getter]
+    fn buffer(slf: &Bound<'_, Self>) -> PyResult<Py<BinaryOutput>> {
+        let py = slf.py();
+        let this = slf.get();
+        this.buffer
+            .get_or_try_init(py, || {
+                Py::new(
+                    py,
+                    BinaryOutput {
+                        text: slf.clone().unbind(),
+                        carry: Mutex::new(Vec::new()),
+                    },
+                )
+            })
+            .map(|b| b.clone_ref(py))
+    }
+
+    /// Anything else (`reconfigure`, `_CHUNK_SIZE`, ...) is the original object's.
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        Ok(self.original.bind(py).getattr(name)?.unbind())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let original = self
+            .original
+            .bind(py)
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        format!("<hotrepl {} routing, otherwise {}>", self.name(), original)
+    }
+}
+
+/// `sys.stdout.buffer`: bytes in, routed as text; a UTF-8 sequence split across writes is
+/// carried over to the next write.
+#[pyclass(module = "hotrepl._native", frozen)]
+pub struct BinaryOutput {
+    text: Py<OutputStream>,
+    carry: Mutex<Vec<u8>>,
+}
+
+#[pymethods]
+impl BinaryOutput {
+    fn write(&self, py: Python<'_>, b: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let stream = self.text.get();
+        let bytes: Vec<u8> = match b.cast::<PyBytes>() {
+            Ok(bytes) => bytes.as_bytes().to_vec(),
+            Err(_) => b
+                .call_method0("__bytes__")
+                .or_else(|_| py.import("builtins")?.getattr("bytes")?.call1((b,)))?
+                .extract()?,
+        };
+        let n = bytes.len();
+        if current_io(py).is_none() {
+            let original = stream.original.bind(py);
+            if !original.is_none() {
+                original
+                    .getattr("buffer")?
+                    .call_method1("write", (PyBytes::new(py, &bytes),))?;
+            }
+            return Ok(n);
+        }
+        let text = {
+            let mut carry = self.carry.lock().unwrap_or_else(|e| e.into_inner());
+            carry.extend_from_slice(&bytes);
+            let valid = match std::str::from_utf8(&carry) {
+                Ok(_) => carry.len(),
+                Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                Err(_) => carry.len(),
+            };
+            let rest = carry.split_off(valid);
+            let text = String::from_utf8_lossy(&carry).into_owned();
+            *carry = rest;
+            text
+        };
+        stream.route(py, &text)?;
+        Ok(n)
+    }
+
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.text.get().flush(py)
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .text
+            .get()
+            .original
+            .bind(py)
+            .getattr("buffer")?
+            .getattr(name)?
+            .unbind())
+    }
+}
+
+/// Replacement for `sys.stdin`: in a session, reading asks the client for a line.
+#[pyclass(module = "hotrepl._native", frozen)]
+pub struct InputStream {
+    original: Py<PyAny>,
+}
+
+#[pymethods]
+impl InputStream {
+    #[pyo3(signature = (size=-1))]
+    fn readline(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
+        let Some(io) = current_io(py) else {
+            return Ok(self
+                .original
+                .bind(py)
+                .call_method1("readline", (size,))?
+                .unbind());
+        };
+        let line = match io.read_line(py, "", false) {
+            Ok(mut line) => {
+                line.push('\n');
+                line
+            }
+            Err(e) if e.is_instance_of::<PyEOFError>(py) => String::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(PyString::new(py, &line).into_any().unbind())
+    }
+
+    #[pyo3(signature = (size=-1))]
+    fn read(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
+        if current_io(py).is_none() {
+            return Ok(self
+                .original
+                .bind(py)
+                .call_method1("read", (size,))?
+                .unbind());
+        }
+        let mut all = String::new();
+        loop {
+            let line: String = self.readline(py, -1)?.extract(py)?;
+            if line.is_empty() || (size >= 0 && all.len() + line.len() >= size as usize) {
+                all.push_str(&line);
+                break;
+            }
+            all.push_str(&line);
+        }
+        Ok(PyString::new(py, &all).into_any().unbind())
+    }
+
+    #[pyo3(signature = (hint=-1))]
+    fn readlines(&self, py: Python<'_>, hint: isize) -> PyResult<Vec<Py<PyAny>>> {
+        let _ = hint;
+        let mut lines = Vec::new();
+        loop {
+            let line = self.readline(py, -1)?;
+            if line.bind(py).len()? == 0 {
+                return Ok(lines);
+            }
+            lines.push(line);
+        }
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let line = self.readline(py, -1)?;
+        Ok(if line.bind(py).len()? == 0 {
+            None
+        } else {
+            Some(line)
+        })
+    }
+
+    fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
+        match current_io(py) {
+            Some(io) if !io.any_thread_waits => Ok(false),
+            _ => delegate_bool(self.original.bind(py), "isatty"),
+        }
+    }
+
+    fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match current_io(py) {
+            Some(io) if !io.any_thread_waits => Err(unsupported(py, "fileno")),
+            _ => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+        }
+    }
+
+    fn readable(&self) -> bool {
+        true
+    }
+
+    fn writable(&self) -> bool {
+        false
+    }
+
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        "utf-8"
+    }
+
+    #[getter]
+    fn errors(&self) -> &'static str {
+        "strict"
+    }
+
+    #[getter]
+    fn name(&self) -> &'static str {
+        "<stdin>"
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        false
+    }
+
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        Ok(self.original.bind(py).getattr(name)?.unbind())
+    }
+}
+
+fn delegate_bool(original: &Bound<'_, PyAny>, method: &str) -> PyResult<bool> {
+    if original.is_none() {
+        return Ok(false);
+    }
+    original.call_method0(method)?.is_truthy()
+}
+
+fn unsupported(py: Python<'_>, what: &str) -> PyErr {
+    match py
+        .import("io")
+        .and_then(|io| io.getattr("UnsupportedOperation"))
+    {
+        Ok(cls) => PyErr::from_value(
+            cls.call1((format!("{what}: a hotrepl session has no file descriptor"),))
+                .unwrap_or_else(|e| e.into_value(py).into_bound(py).into_any()),
+        ),
+        Err(e) => e,
+    }
+}
+
+/// Puts the routing objects in `sys.stdout`, `sys.stderr` and `sys.stdin` (once).
+pub fn install(py: Python<'_>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    for (attr, name) in [
+        ("stdout", StreamName::Stdout),
+        ("stderr", StreamName::Stderr),
+    ] {
+        let current = sys.getattr(attr)?;
+        if current.is_instance_of::<OutputStream>() {
+            continue;
+        }
+        let stream = OutputStream {
+            name,
+            original: current.unbind(),
+            buffer: PyOnceLock::new(),
+        };
+        sys.setattr(attr, Bound::new(py, stream)?)?;
+    }
+    let current = sys.getattr("stdin")?;
+    if !current.is_instance_of::<InputStream>() {
+        sys.setattr(
+            "stdin",
+            Bound::new(
+                py,
+                InputStream {
+                    original: current.unbind(),
+                },
+            )?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Puts the original objects back where ours are still in place (someone who replaced
+/// ours since keeps theirs).
+pub fn uninstall(py: Python<'_>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    for attr in ["stdout", "stderr"] {
+        let current = sys.getattr(attr)?;
+        if let Ok(ours) = current.cast::<OutputStream>() {
+            sys.setattr(attr, ours.get().original.bind(py))?;
+        }
+    }
+    let current = sys.getattr("stdin")?;
+    if let Ok(ours) = current.cast::<InputStream>() {
+        sys.setattr("stdin", ours.get().original.bind(py))?;
+    }
+    Ok(())
+}

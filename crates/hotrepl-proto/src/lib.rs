@@ -1,0 +1,13 @@
+//! hotrepl's wire protocol, with no Python in it: the Jupyter message model
+//! ([`message`]), length-prefixed framing with a size cap ([`frame`]), the version
+//! handshake ([`handshake`]) and the TCP token handshake ([`auth`]).
+
+pub mod auth;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+pub mod time;
+
+pub use frame::{encode_frame, FrameError, FrameReader, DEFAULT_MAX_FRAME};
+pub use handshake::{HandshakeError, Version, PROTOCOL_VERSION};
+pub use message::*;
