@@ -28,9 +28,7 @@ pub fn run(session: &mut Session) -> Ended {
             .conn
             .request(IsCompleteRequest { code: cell.clone() }, ANSWER_TIMEOUT)
         {
-            Ok(reply) => {
-                !matches!(reply.content, Content::IsCompleteReply(r) if r.status == Completeness::Incomplete)
-            }
+            Ok(reply) => !matches!(reply.content, Content::IsCompleteReply(r) if r.status == Completeness::Incomplete),
             Err(e) => return Ended::Gone(e.to_string()),
         };
         if complete {

@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotrepl_proto::handshake::{check_compatible, parse_preamble, preamble, MAGIC, PREAMBLE_LEN};
-use hotrepl_proto::{
-    encode_frame, Content, FrameError, FrameReader, Header, HeaderSource, Message, PROTOCOL_VERSION,
-};
+use hotrepl_proto::{encode_frame, Content, FrameError, FrameReader, Header, HeaderSource, Message, PROTOCOL_VERSION};
 
 use crate::events::{Event, Events};
 
@@ -54,11 +52,7 @@ impl Connection {
             .name("hotrepl-reader".into())
             .spawn(move || {
                 let reason = reading.read_loop(reader, &events);
-                reading
-                    .waiters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clear();
+                reading.waiters.lock().unwrap_or_else(|e| e.into_inner()).clear();
                 events.push(Event::Closed(reason));
             })?;
         Ok(conn)
@@ -77,11 +71,7 @@ impl Connection {
     }
 
     /// Sends a request and waits for its reply (other messages keep flowing as events).
-    pub fn request(
-        &self,
-        content: impl Into<Content>,
-        timeout: Duration,
-    ) -> Result<Message, RequestError> {
+    pub fn request(&self, content: impl Into<Content>, timeout: Duration) -> Result<Message, RequestError> {
         let msg = self.headers.message(content.into(), None);
         let (tx, rx) = mpsc::channel();
         self.waiters
@@ -125,12 +115,10 @@ impl Connection {
                 Ok(m) => m,
                 Err(e) => return format!("the kernel sent {e}"),
             };
-            let waiter = msg.parent_header.as_ref().and_then(|p| {
-                self.waiters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&p.msg_id)
-            });
+            let waiter = msg
+                .parent_header
+                .as_ref()
+                .and_then(|p| self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(&p.msg_id));
             match waiter {
                 Some(tx) => {
                     let _ = tx.send(msg);

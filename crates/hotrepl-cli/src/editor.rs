@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use hotrepl_proto::{CompleteRequest, Completeness, Content, IsCompleteRequest};
 use reedline::{
-    default_emacs_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, Emacs,
-    ExternalPrinter, FileBackedHistory, KeyCode, KeyModifiers, MenuBuilder, Prompt, PromptEditMode,
-    PromptHistorySearch, PromptHistorySearchStatus, Reedline, ReedlineEvent, ReedlineMenu, Span,
-    Suggestion, ValidationResult, Validator,
+    default_emacs_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, Emacs, ExternalPrinter,
+    FileBackedHistory, KeyCode, KeyModifiers, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch,
+    PromptHistorySearchStatus, Reedline, ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator,
 };
 
 use crate::connection::Connection;
@@ -53,21 +52,16 @@ pub fn build(conn: Arc<Connection>) -> Editor {
     let break_signal = Arc::new(AtomicBool::new(false));
 
     let mut keybindings = default_emacs_keybindings();
-    // Tab completes; where there is nothing to complete (start of a line) it indents.
+    // Tab completes; at the start of a line the completer offers an indent instead.
     keybindings.add_binding(
         KeyModifiers::NONE,
         KeyCode::Tab,
         ReedlineEvent::UntilFound(vec![
             ReedlineEvent::Menu("completion_menu".into()),
             ReedlineEvent::MenuNext,
-            ReedlineEvent::Edit(vec![EditCommand::InsertString("    ".into())]),
         ]),
     );
-    keybindings.add_binding(
-        KeyModifiers::SHIFT,
-        KeyCode::BackTab,
-        ReedlineEvent::MenuPrevious,
-    );
+    keybindings.add_binding(KeyModifiers::SHIFT, KeyCode::BackTab, ReedlineEvent::MenuPrevious);
     // Alt-Enter starts a new line without running the cell.
     keybindings.add_binding(
         KeyModifiers::ALT,
@@ -77,6 +71,7 @@ pub fn build(conn: Arc<Connection>) -> Editor {
 
     let menu = ColumnarMenu::default()
         .with_name("completion_menu")
+        .with_marker("")
         .with_only_buffer_difference(false);
 
     let mut reedline = Reedline::create()
@@ -151,16 +146,12 @@ struct KernelValidator {
 
 impl Validator for KernelValidator {
     fn validate(&self, line: &str) -> ValidationResult {
-        match self.conn.request(
-            IsCompleteRequest {
-                code: line.to_owned(),
-            },
-            VALIDATE_TIMEOUT,
-        ) {
+        match self
+            .conn
+            .request(IsCompleteRequest { code: line.to_owned() }, VALIDATE_TIMEOUT)
+        {
             Ok(reply) => match reply.content {
-                Content::IsCompleteReply(r) if r.status == Completeness::Incomplete => {
-                    ValidationResult::Incomplete
-                }
+                Content::IsCompleteReply(r) if r.status == Completeness::Incomplete => ValidationResult::Incomplete,
                 _ => ValidationResult::Complete,
             },
             Err(_) => guess_completeness(line),
@@ -193,9 +184,9 @@ struct KernelCompleter {
 impl Completer for KernelCompleter {
     fn complete(&mut self, line: &str, pos: usize) -> CompletionResult {
         let before = &line[..pos];
-        // At the start of a line Tab indents (see the key binding): nothing to complete.
+        // At the start of a line Tab indents: the one "completion" is four spaces.
         if before.rsplit('\n').next().unwrap_or("").trim().is_empty() {
-            return CompletionResult::fresh(Vec::new());
+            return CompletionResult::fresh(vec![suggestion("    ".into(), Span::new(pos, pos))]);
         }
         let cursor_pos = before.chars().count();
         let request = CompleteRequest {
@@ -208,26 +199,22 @@ impl Completer for KernelCompleter {
         let Content::CompleteReply(reply) = reply.content else {
             return CompletionResult::fresh(Vec::new());
         };
-        let to_byte = |chars: usize| {
-            line.char_indices()
-                .nth(chars)
-                .map_or(line.len(), |(i, _)| i)
-        };
+        let to_byte = |chars: usize| line.char_indices().nth(chars).map_or(line.len(), |(i, _)| i);
         let span = Span::new(to_byte(reply.cursor_start), to_byte(reply.cursor_end));
-        let suggestions: Vec<Suggestion> = reply
-            .matches
-            .into_iter()
-            .map(|value| Suggestion {
-                value,
-                display_override: None,
-                description: None,
-                style: None,
-                extra: None,
-                span,
-                append_whitespace: false,
-                match_indices: None,
-            })
-            .collect();
+        let suggestions: Vec<Suggestion> = reply.matches.into_iter().map(|value| suggestion(value, span)).collect();
         CompletionResult::fresh(suggestions)
+    }
+}
+
+fn suggestion(value: String, span: Span) -> Suggestion {
+    Suggestion {
+        value,
+        display_override: None,
+        description: None,
+        style: None,
+        extra: None,
+        span,
+        append_whitespace: false,
+        match_indices: None,
     }
 }

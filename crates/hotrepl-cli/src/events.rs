@@ -19,8 +19,6 @@ pub enum Event {
     Closed(String),
     /// Ctrl-C while not editing.
     Interrupt,
-    /// The kernel's banner, once known.
-    Banner(String),
 }
 
 /// Handles an event while the editor is active; gives it back to queue it instead.
@@ -54,8 +52,7 @@ impl Events {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: both fds were just created and are owned by nobody else.
-        let (wake_read, wake_write) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (wake_read, wake_write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let events = Arc::new(Events {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
@@ -171,13 +168,6 @@ impl Events {
     fn drain_wake_pipe(&self) {
         let mut buf = [0u8; 64];
         // SAFETY: reading into a local buffer from our non-blocking pipe.
-        while unsafe {
-            libc::read(
-                self.wake_read.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        } > 0
-        {}
+        while unsafe { libc::read(self.wake_read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
     }
 }

@@ -5,19 +5,11 @@ use nu_ansi_term::{Color, Style};
 use reedline::{Highlighter, StyledText};
 
 const KEYWORDS: &[&str] = &[
-    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
-    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
-    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "match",
-    "case",
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
+    "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise",
+    "return", "try", "while", "with", "yield", "match", "case",
 ];
-const CONSTANTS: &[&str] = &[
-    "True",
-    "False",
-    "None",
-    "Ellipsis",
-    "NotImplemented",
-    "__debug__",
-];
+const CONSTANTS: &[&str] = &["True", "False", "None", "Ellipsis", "NotImplemented", "__debug__"];
 const BUILTINS: &[&str] = &[
     "abs",
     "aiter",
@@ -138,13 +130,9 @@ pub fn lex(src: &str) -> Vec<(Kind, &str)> {
         } else if let Some(len) = string_len(&src[i..]) {
             i += len;
             Kind::Str
-        } else if c.is_ascii_digit()
-            || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
-        {
+        } else if c.is_ascii_digit() || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             i += 1;
-            while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
-            {
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
                 i += 1;
             }
             Kind::Number
@@ -191,9 +179,7 @@ pub fn lex(src: &str) -> Vec<(Kind, &str)> {
             Kind::Plain
         };
         match out.last_mut() {
-            Some((k, text)) if *k == kind && kind == Kind::Plain => {
-                *text = &src[start - text.len()..i]
-            }
+            Some((k, text)) if *k == kind && kind == Kind::Plain => *text = &src[start - text.len()..i],
             _ => out.push((kind, &src[start..i])),
         }
     }
@@ -205,10 +191,7 @@ fn is_ident_byte(b: u8) -> bool {
 }
 
 fn is_ident_start(src: &str, i: usize) -> bool {
-    src[i..]
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
+    src[i..].chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
 }
 
 /// Length of a string literal (with its prefix) starting at the beginning of `s`, if one
@@ -267,10 +250,7 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(Kind, &str)> {
-        lex(src)
-            .into_iter()
-            .filter(|(_, t)| !t.trim().is_empty())
-            .collect()
+        lex(src).into_iter().filter(|(_, t)| !t.trim().is_empty()).collect()
     }
 
     #[test]
@@ -312,21 +292,11 @@ mod tests {
                 (Kind::Constant, "None")
             ]
         );
-        assert_eq!(
-            kinds("obj.print"),
-            [(Kind::Plain, "obj."), (Kind::Plain, "print")]
-        );
-        assert_eq!(
-            kinds("@functools.cache"),
-            [(Kind::Decorator, "@functools.cache")]
-        );
+        assert_eq!(kinds("obj.print"), [(Kind::Plain, "obj."), (Kind::Plain, "print")]);
+        assert_eq!(kinds("@functools.cache"), [(Kind::Decorator, "@functools.cache")]);
         assert_eq!(
             kinds("x = '''a\nb"),
-            [
-                (Kind::Plain, "x"),
-                (Kind::Plain, "="),
-                (Kind::Str, "'''a\nb")
-            ]
+            [(Kind::Plain, "x"), (Kind::Plain, "="), (Kind::Str, "'''a\nb")]
         );
     }
 }

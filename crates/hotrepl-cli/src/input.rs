@@ -48,9 +48,7 @@ pub fn read_line(events: &Events, password: bool, interrupt_cancels: bool) -> An
                 }
             }
             Woken::TimedOut => {}
-            Woken::Event(Event::Interrupt) if interrupt_cancels => {
-                return Answer::Cancelled(InputCancel::Interrupt)
-            }
+            Woken::Event(Event::Interrupt) if interrupt_cancels => return Answer::Cancelled(InputCancel::Interrupt),
             Woken::Event(Event::Interrupt) => {}
             Woken::Event(other) => {
                 events.push_front(other);

@@ -50,11 +50,7 @@ fn default_python() -> PathBuf {
     if let Some(p) = std::env::var_os("HOTREPL_PYTHON") {
         return PathBuf::from(p);
     }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .as_deref()
-        .and_then(Path::parent)
-    {
+    if let Some(dir) = std::env::current_exe().ok().as_deref().and_then(Path::parent) {
         for name in ["python3", "python"] {
             let candidate = dir.join(name);
             if candidate.is_file() {
@@ -82,7 +78,9 @@ fn bootstrap(package: Option<&Path>) -> String {
         }
         None => String::new(),
     };
-    format!("{check}{load}__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({KERNEL_FD}))\n")
+    format!(
+        "{check}{load}__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({KERNEL_FD}))\n"
+    )
 }
 
 /// A Python string literal for `s`.
@@ -128,8 +126,5 @@ pub fn spawn(python: Option<&Path>) -> io::Result<Kernel> {
         .spawn()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", python.display())))?;
     drop(theirs);
-    Ok(Kernel {
-        child,
-        stream: ours,
-    })
+    Ok(Kernel { child, stream: ours })
 }

@@ -66,10 +66,7 @@ fn local_repl(python: Option<PathBuf>) -> Result<i32, String> {
             Some(s) if s.code().is_some() => s.code().unwrap_or(1),
             Some(s) => {
                 use std::os::unix::process::ExitStatusExt;
-                eprintln!(
-                    "hotrepl: the kernel died (signal {})",
-                    s.signal().unwrap_or(0)
-                );
+                eprintln!("hotrepl: the kernel died (signal {})", s.signal().unwrap_or(0));
                 1
             }
             None => {

@@ -25,13 +25,14 @@ impl Renderer {
     pub fn show(&mut self, msg: &Message) -> bool {
         match &msg.content {
             Content::Stream(s) => self.text(s.name, &s.text),
-            Content::ExecuteResult(r) => self.bundle(&r.data),
-            Content::DisplayData(d) => self.bundle(&d.data),
             Content::Error(e) => self.error(e),
-            Content::ProtocolError(p) => {
-                self.text(StreamName::Stderr, &format!("hotrepl: {}\n", p.reason))
-            }
-            _ => return false,
+            other => match shown_text(other) {
+                Some(text) => {
+                    self.finish_line();
+                    self.text(StreamName::Stdout, &text);
+                }
+                None => return false,
+            },
         }
         true
     }
@@ -55,13 +56,6 @@ impl Renderer {
         self.at_line_start = text.ends_with('\n');
     }
 
-    fn bundle(&mut self, data: &MimeBundle) {
-        if let Some(text) = data.get("text/plain").and_then(|v| v.as_str()) {
-            self.finish_line();
-            self.text(StreamName::Stdout, &format!("{text}\n"));
-        }
-    }
-
     pub fn error(&mut self, error: &ErrorContent) {
         self.finish_line();
         let text: String = error.traceback.concat();
@@ -70,11 +64,7 @@ impl Renderer {
         } else {
             text
         };
-        let text = if self.color {
-            highlight_last_line(&text)
-        } else {
-            text
-        };
+        let text = if self.color { highlight_last_line(&text) } else { text };
         self.text(StreamName::Stderr, &text);
     }
 
@@ -88,6 +78,32 @@ impl Renderer {
         if !self.at_line_start {
             self.text(StreamName::Stdout, "\n");
         }
+    }
+}
+
+/// How a message that is not a stream shows as text (newline-terminated), if it shows.
+pub fn shown_text(content: &Content) -> Option<String> {
+    let plain = |data: &MimeBundle| {
+        data.get("text/plain")
+            .and_then(|v| v.as_str())
+            .map(|t| format!("{t}\n"))
+    };
+    match content {
+        Content::ExecuteResult(r) => plain(&r.data),
+        Content::DisplayData(d) => plain(&d.data),
+        Content::Error(e) => Some(traceback_text(e)),
+        Content::KernelInfoReply(info) => Some(info.banner.clone()),
+        Content::ProtocolError(p) => Some(format!("hotrepl: {}\n", p.reason)),
+        _ => None,
+    }
+}
+
+fn traceback_text(error: &ErrorContent) -> String {
+    let text = error.traceback.concat();
+    if text.is_empty() {
+        format!("{}: {}\n", error.ename, error.evalue)
+    } else {
+        text
     }
 }
 

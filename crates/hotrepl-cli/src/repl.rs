@@ -12,8 +12,11 @@ use reedline::Signal;
 
 use crate::editor::{self, PythonPrompt};
 use crate::events::{Diverter, Event};
-use crate::render::LineBuffer;
+use crate::render::{self, LineBuffer};
 use crate::session::{CellEnd, Session};
+
+/// How long a starting kernel may take to say who it is.
+const BANNER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the session ended.
 pub enum Ended {
@@ -25,7 +28,9 @@ pub enum Ended {
 
 pub fn run(session: &mut Session) -> Ended {
     let mut editor = editor::build(session.conn.clone());
-    fetch_banner(session);
+    if let Err(reason) = show_banner(session) {
+        return Ended::Gone(reason);
+    }
     let above = Arc::new(Mutex::new(AbovePrompt::default()));
     loop {
         session.show_queued();
@@ -37,9 +42,7 @@ pub fn run(session: &mut Session) -> Ended {
         let signal = editor.reedline.read_line(&PythonPrompt);
         session.events.set_diverter(None);
         let rest = above.lock().unwrap_or_else(|e| e.into_inner()).take_rest();
-        session
-            .renderer
-            .text(hotrepl_proto::StreamName::Stdout, &rest);
+        session.renderer.text(hotrepl_proto::StreamName::Stdout, &rest);
         let signal = match signal {
             Ok(s) => s,
             Err(e) => return Ended::Gone(format!("terminal error: {e}")),
@@ -89,9 +92,7 @@ impl AbovePrompt {
         if self.overflow.is_empty() {
             match printer.try_send(lines) {
                 Ok(()) => return,
-                Err(TrySendError::Full(lines)) | Err(TrySendError::Disconnected(lines)) => {
-                    self.overflow = lines
-                }
+                Err(TrySendError::Full(lines)) | Err(TrySendError::Disconnected(lines)) => self.overflow = lines,
             }
         } else {
             self.overflow.push_str(&lines);
@@ -115,29 +116,18 @@ fn print_above_prompt(editor: &editor::Editor, above: Arc<Mutex<AbovePrompt>>) -
     Box::new(move |event| {
         let mut above = above.lock().unwrap_or_else(|e| e.into_inner());
         let text = match &event {
-            Event::Message(msg) => match &msg.content {
-                Content::Stream(s) => {
+            Event::Message(msg) => {
+                if let Content::Stream(s) = &msg.content {
                     if let Some(lines) = above.partial.push(&s.text) {
                         above.print(&printer, lines);
                     }
                     return None;
                 }
-                Content::Error(e) => e.traceback.concat(),
-                Content::ExecuteResult(r) => r
-                    .data
-                    .get("text/plain")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned(),
-                Content::DisplayData(d) => d
-                    .data
-                    .get("text/plain")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned(),
-                _ => return None,
-            },
-            Event::Banner(text) => text.clone(),
+                match render::shown_text(&msg.content) {
+                    Some(text) => text,
+                    None => return None,
+                }
+            }
             Event::Closed(_) => {
                 break_signal.store(true, Ordering::SeqCst);
                 return Some(event);
@@ -152,18 +142,14 @@ fn print_above_prompt(editor: &editor::Editor, above: Arc<Mutex<AbovePrompt>>) -
     })
 }
 
-/// Asks for the banner without holding up the prompt; it is printed above the prompt
-/// when it arrives.
-fn fetch_banner(session: &Session) {
-    let conn = session.conn.clone();
-    let events = session.events.clone();
-    let _ = std::thread::Builder::new()
-        .name("hotrepl-banner".into())
-        .spawn(move || {
-            if let Ok(reply) = conn.request(KernelInfoRequest {}, Duration::from_secs(30)) {
-                if let Content::KernelInfoReply(info) = reply.content {
-                    events.push(Event::Banner(info.banner));
-                }
-            }
-        });
+/// Shows the kernel's banner before the first prompt, as Python does. The kernel answers
+/// this before its event loop is even up, so it costs little of the start-up.
+fn show_banner(session: &mut Session) -> Result<(), String> {
+    match session.conn.request(KernelInfoRequest {}, BANNER_TIMEOUT) {
+        Ok(reply) => {
+            session.renderer.show(&reply);
+            Ok(())
+        }
+        Err(e) => Err(format!("the kernel did not start: {e}")),
+    }
 }

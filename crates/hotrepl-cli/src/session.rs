@@ -67,12 +67,8 @@ impl Session {
                     }
                     continue;
                 }
-                Event::Banner(_) => continue,
             };
-            let ours = msg
-                .parent_header
-                .as_ref()
-                .is_some_and(|p| p.msg_id == request.msg_id);
+            let ours = msg.parent_header.as_ref().is_some_and(|p| p.msg_id == request.msg_id);
             match &msg.content {
                 Content::ExecuteReply(reply) if ours => {
                     return match reply.exit_code {
@@ -82,14 +78,12 @@ impl Session {
                     };
                 }
                 Content::InputRequest(ask) if ours => {
-                    self.renderer
-                        .text(hotrepl_proto::StreamName::Stdout, &ask.prompt);
-                    let (value, cancelled) =
-                        match input::read_line(&self.events, ask.password, !self.local) {
-                            input::Answer::Line(line) => (line, None),
-                            input::Answer::Cancelled(how) => (String::new(), Some(how)),
-                            input::Answer::Superseded => continue,
-                        };
+                    self.renderer.text(hotrepl_proto::StreamName::Stdout, &ask.prompt);
+                    let (value, cancelled) = match input::read_line(&self.events, ask.password, !self.local) {
+                        input::Answer::Line(line) => (line, None),
+                        input::Answer::Cancelled(how) => (String::new(), Some(how)),
+                        input::Answer::Superseded => continue,
+                    };
                     // The terminal echoed the user's Enter.
                     self.renderer.at_line_start();
                     let _ = self.conn.send(InputReply { value, cancelled });
@@ -108,7 +102,6 @@ impl Session {
                 Event::Message(msg) => {
                     self.renderer.show(&msg);
                 }
-                Event::Banner(text) => self.renderer.text(hotrepl_proto::StreamName::Stdout, &text),
                 Event::Closed(reason) => {
                     self.events.push_front(Event::Closed(reason));
                     return;

@@ -10,6 +10,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::pycache::py_attr;
+
 /// `ast.PyCF_ONLY_AST`, `ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`: fixed values of CPython's compiler.
 const PYCF_ONLY_AST: i32 = 0x0400;
 pub const PYCF_ALLOW_TOP_LEVEL_AWAIT: i32 = 0x2000;
@@ -22,7 +24,6 @@ const CO_COROUTINE: i32 = 0x0080;
 static NEXT_CELL: AtomicU64 = AtomicU64::new(1);
 
 pub struct Cell {
-    pub filename: String,
     pieces: Vec<Piece>,
 }
 
@@ -39,18 +40,16 @@ pub fn compile(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult
     let filename = format!("<cell {number}>");
     remember_source(py, &filename, source)?;
 
-    let builtins = py.import("builtins")?;
-    let compile = builtins.getattr("compile")?;
+    let compile = py_attr!(py, "builtins", "compile")?;
     let flags = PYCF_ALLOW_TOP_LEVEL_AWAIT | *future_flags;
     let tree = compile.call1((source, &filename, "exec", flags | PYCF_ONLY_AST, true))?;
     let body = tree.getattr("body")?.cast_into::<PyList>()?;
 
-    let ast = py.import("ast")?;
     let last_expr = match body.len() {
         0 => None,
         n => {
             let last = body.get_item(n - 1)?;
-            if last.is_instance(&ast.getattr("Expr")?)? {
+            if last.is_instance(py_attr!(py, "ast", "Expr")?)? {
                 body.del_item(n - 1)?;
                 Some(last.getattr("value")?)
             } else {
@@ -69,14 +68,14 @@ pub fn compile(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult
         });
     }
     if let Some(value) = last_expr {
-        let expression = ast.getattr("Expression")?.call1((value,))?;
+        let expression = py_attr!(py, "ast", "Expression")?.call1((value,))?;
         let code = compile.call1((expression, &filename, "eval", flags, true))?;
         pieces.push(Piece {
             code: code.unbind(),
             displays: true,
         });
     }
-    Ok(Cell { filename, pieces })
+    Ok(Cell { pieces })
 }
 
 fn code_flags(code: &Bound<'_, PyAny>) -> PyResult<i32> {
@@ -104,9 +103,7 @@ fn remember_source(py: Python<'_>, filename: &str, source: &str) -> PyResult<()>
             filename.into_pyobject(py)?.into_any(),
         ],
     )?;
-    py.import("linecache")?
-        .getattr("cache")?
-        .set_item(filename, entry)?;
+    py_attr!(py, "linecache", "cache")?.set_item(filename, entry)?;
     Ok(())
 }
 
@@ -136,10 +133,6 @@ impl CellRun {
             locals,
             awaiting_display: false,
         }
-    }
-
-    pub fn filename(&self) -> &str {
-        &self.cell.filename
     }
 
     /// Runs pieces until one awaits or the cell ends. User code runs inside this call.

@@ -9,6 +9,7 @@ mod local;
 mod ops;
 mod outbox;
 mod output;
+mod pycache;
 mod session;
 mod socket;
 mod threads;

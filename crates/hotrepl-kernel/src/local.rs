@@ -46,6 +46,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
 
     let sys = py.import("sys")?;
     sys.setattr("argv", PyList::new(py, [""])?)?;
+    crate::ops::kernel_info::init(py)?;
 
     let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
     let handshake_socket = socket.try_clone()?;
@@ -54,14 +55,9 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     output::install(py)?;
     output::set_default(Some(io.clone()));
 
-    let asyncio = py.import("asyncio")?;
-    let event_loop = asyncio.call_method0("new_event_loop")?;
-    asyncio.call_method1("set_event_loop", (&event_loop,))?;
-    let kernel = LocalKernel::new(event_loop.unbind());
+    let kernel = LocalKernel::new();
     let main: Bound<'_, PyDict> = py.import("__main__")?.dict();
     let session = Session::new(io, main.unbind(), None, kernel.clone());
-
-    install_sigint(py, &kernel)?;
 
     let writer = outbox.clone();
     threads::spawn_io("hotrepl-writer", move || writer.run_writer())?;
@@ -71,12 +67,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
         if connection::handshake(&mut reader, &handshake_socket, &headers).is_ok() {
             connection::serve(&serving, FrameReader::new(reader));
         } else {
-            Python::try_attach(|py| {
-                serving
-                    .executor
-                    .clone()
-                    .close(py, &serving, CloseReason::ClientGone)
-            });
+            Python::try_attach(|py| serving.executor.clone().close(py, &serving, CloseReason::ClientGone));
         }
         // Normally the main thread stops within moments; a cell stuck in C code must not
         // leave an orphan kernel behind a client that is gone.
@@ -84,6 +75,13 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
         // SAFETY: _exit ends the process at once; nothing is left to protect.
         unsafe { libc::_exit(1) };
     })?;
+
+    // The reader already answers the client (banner, completeness) while asyncio loads.
+    let asyncio = py.import("asyncio")?;
+    let event_loop = asyncio.call_method0("new_event_loop")?;
+    asyncio.call_method1("set_event_loop", (&event_loop,))?;
+    install_sigint(py, &kernel)?;
+    kernel.set_loop(py, event_loop.unbind());
 
     let code = kernel.run_loop(py);
     if let Err(e) = kernel.shut_down_loop(py) {
@@ -99,9 +97,7 @@ fn install_sigint(py: Python<'_>, kernel: &Arc<LocalKernel>) -> PyResult<()> {
         py,
         None,
         None,
-        move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
-            kernel.on_sigint(args.py())
-        },
+        move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| kernel.on_sigint(args.py()),
     )?;
     let signal = py.import("signal")?;
     signal.call_method1("signal", (signal.getattr("SIGINT")?, handler))?;

@@ -115,9 +115,7 @@ impl Outbox {
                 name: n,
                 text: t,
                 parent: p,
-            }) if *n == name && same_parent(p, &parent) && t.len() < MAX_TEXT_PER_FRAME => {
-                t.push_str(text)
-            }
+            }) if *n == name && same_parent(p, &parent) && t.len() < MAX_TEXT_PER_FRAME => t.push_str(text),
             _ => q.items.push(Item::Text {
                 name,
                 text: text.to_owned(),
@@ -208,9 +206,7 @@ impl Outbox {
             }
         }
         if dropped > 0 {
-            let text = format!(
-                "[hotrepl: {dropped} bytes of output were dropped: the client did not keep up]\n"
-            );
+            let text = format!("[hotrepl: {dropped} bytes of output were dropped: the client did not keep up]\n");
             let msg = self.headers.message(
                 Stream {
                     name: StreamName::Stderr,
@@ -346,10 +342,7 @@ mod tests {
         outbox.push_text(StreamName::Stdout, "lost", true);
         outbox.flush();
         assert!(outbox.is_closed());
-        assert_eq!(
-            outbox.push_text(StreamName::Stdout, "x", true),
-            Pressure::Normal
-        );
+        assert_eq!(outbox.push_text(StreamName::Stdout, "x", true), Pressure::Normal);
         outbox.wait_drained();
     }
 }

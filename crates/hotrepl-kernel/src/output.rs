@@ -102,11 +102,7 @@ impl SessionIo {
             }
             *slot = Some(pending.clone());
         }
-        let parent = self
-            .parent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let parent = self.parent.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.outbox.send_content(
             InputRequest {
                 prompt: prompt.to_owned(),
@@ -117,11 +113,7 @@ impl SessionIo {
         let waited = lock.call_method0("acquire");
         self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
         waited?;
-        let answer = pending
-            .answer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let answer = pending.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
         match answer {
             Some(Answer::Line(line)) => Ok(line),
             Some(Answer::Cancel(InputCancel::Interrupt)) => Err(PyKeyboardInterrupt::new_err(())),
@@ -235,10 +227,7 @@ fn text_of<'a>(s: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
     let s = s.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "write() argument must be str, not {}",
-            s.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
+            s.get_type().name().map(|n| n.to_string()).unwrap_or_default()
         ))
     })?;
     Ok(match s.to_cow() {
@@ -389,12 +378,7 @@ impl OutputStream {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let original = self
-            .original
-            .bind(py)
-            .repr()
-            .map(|r| r.to_string())
-            .unwrap_or_default();
+        let original = self.original.bind(py).repr().map(|r| r.to_string()).unwrap_or_default();
         format!("<hotrepl {} routing, otherwise {}>", self.name(), original)
     }
 }
@@ -476,11 +460,7 @@ impl InputStream {
     #[pyo3(signature = (size=-1))]
     fn readline(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
         let Some(io) = current_io(py) else {
-            return Ok(self
-                .original
-                .bind(py)
-                .call_method1("readline", (size,))?
-                .unbind());
+            return Ok(self.original.bind(py).call_method1("readline", (size,))?.unbind());
         };
         let line = match io.read_line(py, "", false) {
             Ok(mut line) => {
@@ -496,11 +476,7 @@ impl InputStream {
     #[pyo3(signature = (size=-1))]
     fn read(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
         if current_io(py).is_none() {
-            return Ok(self
-                .original
-                .bind(py)
-                .call_method1("read", (size,))?
-                .unbind());
+            return Ok(self.original.bind(py).call_method1("read", (size,))?.unbind());
         }
         let mut all = String::new();
         loop {
@@ -533,11 +509,7 @@ impl InputStream {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let line = self.readline(py, -1)?;
-        Ok(if line.bind(py).len()? == 0 {
-            None
-        } else {
-            Some(line)
-        })
+        Ok(if line.bind(py).len()? == 0 { None } else { Some(line) })
     }
 
     fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
@@ -595,10 +567,7 @@ fn delegate_bool(original: &Bound<'_, PyAny>, method: &str) -> PyResult<bool> {
 }
 
 fn unsupported(py: Python<'_>, what: &str) -> PyErr {
-    match py
-        .import("io")
-        .and_then(|io| io.getattr("UnsupportedOperation"))
-    {
+    match py.import("io").and_then(|io| io.getattr("UnsupportedOperation")) {
         Ok(cls) => PyErr::from_value(
             cls.call1((format!("{what}: a hotrepl session has no file descriptor"),))
                 .unwrap_or_else(|e| e.into_value(py).into_bound(py).into_any()),
@@ -610,10 +579,7 @@ fn unsupported(py: Python<'_>, what: &str) -> PyErr {
 /// Puts the routing objects in `sys.stdout`, `sys.stderr` and `sys.stdin` (once).
 pub fn install(py: Python<'_>) -> PyResult<()> {
     let sys = py.import("sys")?;
-    for (attr, name) in [
-        ("stdout", StreamName::Stdout),
-        ("stderr", StreamName::Stderr),
-    ] {
+    for (attr, name) in [("stdout", StreamName::Stdout), ("stderr", StreamName::Stderr)] {
         let current = sys.getattr(attr)?;
         if current.is_instance_of::<OutputStream>() {
             continue;

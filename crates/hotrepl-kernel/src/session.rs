@@ -14,13 +14,7 @@ use crate::output::SessionIo;
 /// host process runs them on a session thread and the host's loop.
 pub trait Executor: Send + Sync {
     /// Queues a cell; everything it produces, and its reply, goes out through the session.
-    fn submit(
-        &self,
-        py: Python<'_>,
-        session: &Arc<Session>,
-        header: Header,
-        request: ExecuteRequest,
-    );
+    fn submit(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest);
     /// Interrupts the running cell; with `abandon`, gives up on it instead.
     fn interrupt(&self, py: Python<'_>, session: &Arc<Session>, abandon: bool) -> InterruptOutcome;
     /// The client is gone (or asked to shut down).

@@ -11,12 +11,10 @@ pub fn spawn_io<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
 {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            block_async_signals();
-            f()
-        })
+    std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        block_async_signals();
+        f()
+    })
 }
 
 /// Spawns a thread that will run Python code for a session.

@@ -13,13 +13,7 @@ static MACHINERY_DIRS: PyOnceLock<Vec<String>> = PyOnceLock::new();
 fn machinery_dirs(py: Python<'_>) -> &Vec<String> {
     MACHINERY_DIRS.get_or_init(py, || {
         let dir_of = |module: &str| -> Option<String> {
-            let file: String = py
-                .import(module)
-                .ok()?
-                .getattr("__file__")
-                .ok()?
-                .extract()
-                .ok()?;
+            let file: String = py.import(module).ok()?.getattr("__file__").ok()?.extract().ok()?;
             let path = std::path::Path::new(&file).parent()?;
             Some(format!("{}{}", path.display(), std::path::MAIN_SEPARATOR))
         };

@@ -82,10 +82,7 @@ pub enum DecodeError {
     /// The bytes are not a JSON message envelope.
     Envelope(serde_json::Error),
     /// The envelope is fine but the content does not match its `msg_type`.
-    Content {
-        msg_type: String,
-        error: serde_json::Error,
-    },
+    Content { msg_type: String, error: serde_json::Error },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -157,11 +154,9 @@ impl Message {
             }
         };
         let content =
-            Content::decode(&raw.header.msg_type, raw.content.get()).map_err(|error| {
-                DecodeError::Content {
-                    msg_type: raw.header.msg_type.clone(),
-                    error,
-                }
+            Content::decode(&raw.header.msg_type, raw.content.get()).map_err(|error| DecodeError::Content {
+                msg_type: raw.header.msg_type.clone(),
+                error,
             })?;
         Ok(Message {
             header: raw.header,

@@ -4,9 +4,7 @@ use std::io::Cursor;
 
 use hotrepl_proto::auth;
 use hotrepl_proto::frame::{encode_frame, push_frame, FrameError, FrameReader};
-use hotrepl_proto::handshake::{
-    check_compatible, parse_preamble, preamble, HandshakeError, Version, PROTOCOL_VERSION,
-};
+use hotrepl_proto::handshake::{check_compatible, parse_preamble, preamble, HandshakeError, Version, PROTOCOL_VERSION};
 use hotrepl_proto::time::format_utc;
 
 #[test]
@@ -19,10 +17,7 @@ fn frames_round_trip_back_to_back() {
     assert_eq!(r.read_frame().unwrap().unwrap(), b"first");
     assert_eq!(r.read_frame().unwrap().unwrap(), b"");
     assert_eq!(r.read_frame().unwrap().unwrap(), b"third \x00 with nul");
-    assert!(
-        r.read_frame().unwrap().is_none(),
-        "clean end of stream between frames"
-    );
+    assert!(r.read_frame().unwrap().is_none(), "clean end of stream between frames");
 }
 
 #[test]
@@ -55,12 +50,7 @@ fn truncated_frames_are_reported() {
     wire.truncate(4 + 3);
     let mut r = FrameReader::new(Cursor::new(wire));
     match r.read_frame() {
-        Err(
-            e @ FrameError::Truncated {
-                expected: 10,
-                got: 3,
-            },
-        ) => {
+        Err(e @ FrameError::Truncated { expected: 10, got: 3 }) => {
             assert!(e.to_string().contains("3 of 10 bytes"), "{e}")
         }
         other => panic!("expected Truncated, got {other:?}"),
@@ -68,20 +58,14 @@ fn truncated_frames_are_reported() {
     let mut r = FrameReader::new(Cursor::new(vec![0u8, 0]));
     assert!(matches!(
         r.read_frame(),
-        Err(FrameError::Truncated {
-            expected: 4,
-            got: 2
-        })
+        Err(FrameError::Truncated { expected: 4, got: 2 })
     ));
 }
 
 #[test]
 fn handshake_accepts_same_major_and_refuses_others() {
     let ours = preamble(PROTOCOL_VERSION);
-    assert_eq!(
-        ours[0], 0,
-        "the preamble starts with NUL so it is never typed text"
-    );
+    assert_eq!(ours[0], 0, "the preamble starts with NUL so it is never typed text");
     assert_eq!(parse_preamble(&ours).unwrap(), PROTOCOL_VERSION);
 
     let newer_minor = Version {
@@ -95,10 +79,7 @@ fn handshake_accepts_same_major_and_refuses_others() {
         minor: 0,
     };
     let err = check_compatible(PROTOCOL_VERSION, next_major).unwrap_err();
-    assert!(
-        err.to_string().contains("incompatible protocol versions"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("incompatible protocol versions"), "{err}");
 
     let mut typed = [b' '; 12];
     typed[..4].copy_from_slice(b"1+1\n");
@@ -113,14 +94,8 @@ fn token_proofs_verify_only_with_the_same_token_and_nonces() {
 
     let proof = auth::client_proof(token, &sn, &cn);
     assert!(auth::verify_client(token, &sn, &cn, &proof));
-    assert!(
-        !auth::verify_client(b"wrong", &sn, &cn, &proof),
-        "wrong token"
-    );
-    assert!(
-        !auth::verify_client(token, &cn, &sn, &proof),
-        "swapped nonces"
-    );
+    assert!(!auth::verify_client(b"wrong", &sn, &cn, &proof), "wrong token");
+    assert!(!auth::verify_client(token, &cn, &sn, &proof), "swapped nonces");
     assert!(
         !auth::verify_server(token, &sn, &cn, &proof),
         "a client proof is not a server proof"
@@ -139,8 +114,5 @@ fn token_proofs_verify_only_with_the_same_token_and_nonces() {
 fn timestamps_are_iso8601_utc() {
     assert_eq!(format_utc(0, 0), "1970-01-01T00:00:00.000000Z");
     assert_eq!(format_utc(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
-    assert_eq!(
-        format_utc(1_795_296_061, 123_456),
-        "2026-11-21T21:21:01.123456Z"
-    );
+    assert_eq!(format_utc(1_795_296_061, 123_456), "2026-11-21T21:21:01.123456Z");
 }

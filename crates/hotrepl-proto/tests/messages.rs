@@ -182,10 +182,7 @@ fn samples() -> Vec<Content> {
             restart: false,
         }
         .into(),
-        AuthChallenge {
-            nonce: "00ff".into(),
-        }
-        .into(),
+        AuthChallenge { nonce: "00ff".into() }.into(),
         AuthResponse {
             nonce: "ab".into(),
             proof: "cd".into(),
@@ -212,8 +209,7 @@ fn every_message_type_round_trips() {
         for parent in [None, Some(&parent)] {
             let msg = src.message(content.clone(), parent);
             let bytes = msg.to_json();
-            let back =
-                Message::from_json(&bytes).unwrap_or_else(|e| panic!("{}: {e}", msg.msg_type()));
+            let back = Message::from_json(&bytes).unwrap_or_else(|e| panic!("{}: {e}", msg.msg_type()));
             assert_eq!(back, msg, "{} did not round-trip", msg.msg_type());
         }
     }
@@ -221,8 +217,7 @@ fn every_message_type_round_trips() {
 
 #[test]
 fn covers_every_type() {
-    let seen: std::collections::BTreeSet<String> =
-        samples().iter().map(|c| c.msg_type().to_owned()).collect();
+    let seen: std::collections::BTreeSet<String> = samples().iter().map(|c| c.msg_type().to_owned()).collect();
     for t in Content::KNOWN_TYPES {
         assert!(seen.contains(*t), "no round-trip sample for {t}");
     }
@@ -236,21 +231,11 @@ fn header_fields_follow_jupyter() {
     let header = v["header"].as_object().unwrap();
     let mut keys: Vec<&str> = header.keys().map(|k| k.as_str()).collect();
     keys.sort();
-    assert_eq!(
-        keys,
-        ["date", "msg_id", "msg_type", "session", "username", "version"]
-    );
-    assert_eq!(
-        v["parent_header"],
-        json!({}),
-        "no parent is written as an empty object"
-    );
+    assert_eq!(keys, ["date", "msg_id", "msg_type", "session", "username", "version"]);
+    assert_eq!(v["parent_header"], json!({}), "no parent is written as an empty object");
     assert_eq!(header["msg_type"], "kernel_info_request");
     let next = src.message(KernelInfoRequest {}.into(), None);
-    assert_ne!(
-        msg.header.msg_id, next.header.msg_id,
-        "message ids are unique"
-    );
+    assert_ne!(msg.header.msg_id, next.header.msg_id, "message ids are unique");
 }
 
 #[test]
@@ -307,8 +292,7 @@ fn malformed_messages_are_refused_clearly() {
     .to_string();
     let err = Message::from_json(bad_content.as_bytes()).unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("malformed execute_request content"),
+        err.to_string().starts_with("malformed execute_request content"),
         "{err}"
     );
 }

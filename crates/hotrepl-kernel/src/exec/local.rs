@@ -12,10 +12,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use hotrepl_proto::{ExecuteRequest, Header};
-use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyTuple};
 
@@ -26,7 +26,9 @@ use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
 pub struct LocalKernel {
     /// Callbacks put on the loop need an owning handle to the kernel.
     me: Weak<LocalKernel>,
-    event_loop: Py<PyAny>,
+    /// Set once the main thread has created it; requests that arrive earlier (the kernel
+    /// answers before asyncio is even imported) wait in the queue.
+    event_loop: OnceLock<Py<PyAny>>,
     state: Mutex<State>,
     /// True while the cell's plain code runs inside our call (not as a task).
     sync_running: AtomicBool,
@@ -59,16 +61,27 @@ struct Running {
 
 impl LocalKernel {
     /// Must be called on the main thread, which then runs [`LocalKernel::run_loop`].
-    pub fn new(event_loop: Py<PyAny>) -> Arc<LocalKernel> {
+    pub fn new() -> Arc<LocalKernel> {
         Arc::new_cyclic(|me| LocalKernel {
             me: me.clone(),
-            event_loop,
+            event_loop: OnceLock::new(),
             state: Mutex::new(State::default()),
             sync_running: AtomicBool::new(false),
             exit_code: Mutex::new(None),
             // SAFETY: pthread_self has no preconditions.
             main_thread: unsafe { libc::pthread_self() },
         })
+    }
+
+    /// Hands the kernel its event loop and starts any cell that was waiting for it.
+    pub fn set_loop(self: &Arc<Self>, py: Python<'_>, event_loop: Py<PyAny>) {
+        if self.event_loop.set(event_loop).is_ok() {
+            self.schedule_next(py, false);
+        }
+    }
+
+    fn event_loop<'py>(&self, py: Python<'py>) -> Option<&Bound<'py, PyAny>> {
+        self.event_loop.get().map(|l| l.bind(py))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -87,15 +100,18 @@ impl LocalKernel {
                 *exit = Some(code);
             }
         }
-        let event_loop = self.event_loop.bind(py);
-        if let Ok(stop) = event_loop.getattr("stop") {
-            let _ = event_loop.call_method1("call_soon_threadsafe", (stop,));
+        if let Some(event_loop) = self.event_loop(py) {
+            if let Ok(stop) = event_loop.getattr("stop") {
+                let _ = event_loop.call_method1("call_soon_threadsafe", (stop,));
+            }
         }
     }
 
     /// Runs the event loop until an exit is requested; returns the exit code.
     pub fn run_loop(self: &Arc<Self>, py: Python<'_>) -> i32 {
-        let event_loop = self.event_loop.bind(py);
+        let Some(event_loop) = self.event_loop(py) else {
+            return 1;
+        };
         loop {
             let result = event_loop.call_method0("run_forever");
             if let Some(code) = self.exit_requested() {
@@ -121,7 +137,9 @@ impl LocalKernel {
     /// Cancels what is left on the loop, like `asyncio.run` does on the way out.
     pub fn shut_down_loop(&self, py: Python<'_>) -> PyResult<()> {
         let asyncio = py.import("asyncio")?;
-        let event_loop = self.event_loop.bind(py);
+        let Some(event_loop) = self.event_loop(py) else {
+            return Ok(());
+        };
         let tasks = asyncio.call_method1("all_tasks", (event_loop,))?;
         if tasks.len()? > 0 {
             for task in tasks.try_iter()? {
@@ -151,6 +169,9 @@ impl LocalKernel {
     }
 
     fn schedule_next(self: &Arc<Self>, py: Python<'_>, from_other_thread: bool) {
+        let Some(event_loop) = self.event_loop(py) else {
+            return;
+        };
         {
             let mut st = self.state();
             if st.scheduled || st.current.is_some() || st.queue.is_empty() {
@@ -165,7 +186,7 @@ impl LocalKernel {
         };
         let scheduled = self
             .callback(py, |k, py, _| k.run_next(py))
-            .and_then(|cb| self.event_loop.bind(py).call_method1(method, (cb,)));
+            .and_then(|cb| event_loop.call_method1(method, (cb,)));
         if let Err(e) = scheduled {
             self.state().scheduled = false;
             e.print(py);
@@ -240,10 +261,10 @@ impl LocalKernel {
     }
 
     fn start_task(self: &Arc<Self>, py: Python<'_>, coro: Py<PyAny>) -> PyResult<Py<PyAny>> {
-        let task = self
-            .event_loop
-            .bind(py)
-            .call_method1("create_task", (coro,))?;
+        let event_loop = self
+            .event_loop(py)
+            .ok_or_else(|| PyRuntimeError::new_err("the event loop is not running"))?;
+        let task = event_loop.call_method1("create_task", (coro,))?;
         let done = self.callback(py, |k, py, args| {
             let outcome = args
                 .get_item(0)
@@ -277,18 +298,17 @@ impl LocalKernel {
             // Between pieces of the cell, inside our own calls: it lands there as the cell's error.
             return Err(PyKeyboardInterrupt::new_err(()));
         };
-        let running = py
-            .import("asyncio")?
-            .call_method1("current_task", (self.event_loop.bind(py),))?;
+        let Some(event_loop) = self.event_loop(py) else {
+            return Ok(());
+        };
+        let running = py.import("asyncio")?.call_method1("current_task", (event_loop,))?;
         if running.is(task.bind(py)) || (interrupts > 1 && !running.is_none()) {
             return Err(PyKeyboardInterrupt::new_err(()));
         }
         // Through the loop's self-pipe: the loop is usually asleep in select(), which a
         // plain call_soon would not wake until its timeout.
         let cancel = task.bind(py).getattr("cancel")?;
-        self.event_loop
-            .bind(py)
-            .call_method1("call_soon_threadsafe", (cancel,))?;
+        event_loop.call_method1("call_soon_threadsafe", (cancel,))?;
         Ok(())
     }
 }
@@ -309,13 +329,7 @@ fn execute_exit_code(py: Python<'_>, err: &PyErr) -> i32 {
 }
 
 impl Executor for LocalKernel {
-    fn submit(
-        &self,
-        py: Python<'_>,
-        session: &Arc<Session>,
-        header: Header,
-        request: ExecuteRequest,
-    ) {
+    fn submit(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
         self.state().queue.push_back(Job {
             session: session.clone(),
             header,
@@ -326,12 +340,7 @@ impl Executor for LocalKernel {
         }
     }
 
-    fn interrupt(
-        &self,
-        py: Python<'_>,
-        _session: &Arc<Session>,
-        _abandon: bool,
-    ) -> InterruptOutcome {
+    fn interrupt(&self, py: Python<'_>, _session: &Arc<Session>, _abandon: bool) -> InterruptOutcome {
         let _ = py;
         if self.state().current.is_none() {
             return InterruptOutcome::NothingRunning;

@@ -33,15 +33,11 @@ fn complete_line(py: Python<'_>, session: &Session, line: &str) -> PyResult<(usi
         return Ok(match c {
             Import::Module(dotted) => {
                 let (parent, prefix) = split_last_dot(dotted);
-                (
-                    prefix.chars().count(),
-                    filter(module_names(py, parent)?, prefix),
-                )
+                (prefix.chars().count(), filter(module_names(py, parent)?, prefix))
             }
-            Import::FromName { module, prefix } => (
-                prefix.chars().count(),
-                filter(module_members(py, module)?, prefix),
-            ),
+            Import::FromName { module, prefix } => {
+                (prefix.chars().count(), filter(module_members(py, module)?, prefix))
+            }
         });
     }
     if let Some((base, quote, prefix)) = dict_key_context(line) {
@@ -158,11 +154,7 @@ fn filter(candidates: impl IntoIterator<Item = String>, prefix: &str) -> Vec<Str
 }
 
 /// Looks up a dotted name in the session's namespace (then builtins) by attribute access.
-fn resolve<'py>(
-    py: Python<'py>,
-    session: &Session,
-    dotted: &str,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn resolve<'py>(py: Python<'py>, session: &Session, dotted: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
     let mut parts = dotted.split('.');
     let Some(first) = parts.next().filter(|p| !p.is_empty()) else {
         return Ok(None);
@@ -180,11 +172,7 @@ fn resolve<'py>(
     Ok(Some(obj))
 }
 
-fn lookup_name<'py>(
-    py: Python<'py>,
-    session: &Session,
-    name: &str,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn lookup_name<'py>(py: Python<'py>, session: &Session, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
     if let Some(locals) = &session.locals {
         if let Some(v) = locals.bind(py).get_item(name)? {
             return Ok(Some(v));
@@ -208,18 +196,11 @@ fn global_names(py: Python<'_>, session: &Session) -> PyResult<Vec<String>> {
 }
 
 fn dict_keys(d: &Bound<'_, PyDict>) -> Vec<String> {
-    d.keys()
-        .iter()
-        .filter_map(|k| k.extract::<String>().ok())
-        .collect()
+    d.keys().iter().filter_map(|k| k.extract::<String>().ok()).collect()
 }
 
 fn dir_names(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    Ok(obj
-        .dir()?
-        .iter()
-        .filter_map(|n| n.extract::<String>().ok())
-        .collect())
+    Ok(obj.dir()?.iter().filter_map(|n| n.extract::<String>().ok()).collect())
 }
 
 fn string_keys(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
@@ -273,14 +254,8 @@ mod tests {
 
     #[test]
     fn contexts_are_recognised() {
-        assert!(matches!(
-            import_context("import os.pa"),
-            Some(Import::Module("os.pa"))
-        ));
-        assert!(matches!(
-            import_context("import sys, js"),
-            Some(Import::Module("js"))
-        ));
+        assert!(matches!(import_context("import os.pa"), Some(Import::Module("os.pa"))));
+        assert!(matches!(import_context("import sys, js"), Some(Import::Module("js"))));
         assert!(matches!(
             import_context("from collections.ab"),
             Some(Import::Module("collections.ab"))
@@ -301,10 +276,7 @@ mod tests {
         ));
         assert!(import_context("x = 1").is_none());
         assert_eq!(dict_key_context("d[\"ke"), Some(("d", '"', "ke")));
-        assert_eq!(
-            dict_key_context("x = cfg.opts['"),
-            Some(("cfg.opts", '\'', ""))
-        );
+        assert_eq!(dict_key_context("x = cfg.opts['"), Some(("cfg.opts", '\'', "")));
         assert_eq!(dict_key_context("print('hel"), None);
         assert_eq!(trailing_dotted("x = os.path.jo"), "os.path.jo");
         assert_eq!(trailing_dotted("f(1.5"), "1.5");

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use hotrepl_proto::{
-    ErrorContent, ExecuteInput, ExecuteReply, ExecuteRequest, ExecuteResult, ExecutionState,
-    Header, ReplyStatus, Status,
+    ErrorContent, ExecuteInput, ExecuteReply, ExecuteRequest, ExecuteResult, ExecutionState, Header, ReplyStatus,
+    Status,
 };
 use pyo3::exceptions::PySystemExit;
 use pyo3::prelude::*;
@@ -17,10 +17,7 @@ use crate::session::Session;
 use crate::traceback;
 
 pub fn handle(py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
-    session
-        .executor
-        .clone()
-        .submit(py, session, header, request);
+    session.executor.clone().submit(py, session, header, request);
 }
 
 /// One execute request on its way through an executor.
@@ -77,10 +74,7 @@ pub fn begin(
         );
     }
     let compiled = {
-        let mut flags = session
-            .future_flags()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut flags = session.future_flags().lock().unwrap_or_else(|e| e.into_inner());
         cell::compile(py, &request.code, &mut flags)
     };
     match compiled {
@@ -101,12 +95,7 @@ pub fn begin(
 
 /// Reports how the cell ended and replies. Returns the exit code if the cell raised
 /// SystemExit (the caller decides what exiting means for its session).
-pub fn finish(
-    py: Python<'_>,
-    session: &Session,
-    execution: &Execution,
-    outcome: Outcome,
-) -> Option<i32> {
+pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome: Outcome) -> Option<i32> {
     let outbox = session.io.outbox();
     let parent = Some(&execution.header);
     let mut exit_code = None;
@@ -128,7 +117,10 @@ pub fn finish(
         Outcome::Abandoned => Some(ErrorContent {
             ename: "CellAbandoned".into(),
             evalue: "the cell did not answer the interrupt; it was left running in a detached thread".into(),
-            traceback: vec!["CellAbandoned: the cell did not answer the interrupt; it was left running in a detached thread\n".into()],
+            traceback: vec![
+                "CellAbandoned: the cell did not answer the interrupt; it was left running in a detached thread\n"
+                    .into(),
+            ],
         }),
     };
     if let Some(error) = &error {
@@ -158,12 +150,7 @@ pub fn finish(
 
 /// Shows a value as the standard REPL does (its repr) and keeps it in `_`. A failing
 /// `__repr__` becomes the cell's error.
-fn display(
-    py: Python<'_>,
-    session: &Session,
-    execution: &Execution,
-    value: Py<PyAny>,
-) -> Option<ErrorContent> {
+fn display(py: Python<'_>, session: &Session, execution: &Execution, value: Py<PyAny>) -> Option<ErrorContent> {
     let value = value.into_bound(py);
     let text = match value.repr() {
         Ok(r) => r.to_string(),
@@ -201,10 +188,7 @@ fn exit_code_of(py: Python<'_>, err: &PyErr) -> i32 {
         let _ = sys.getattr("stderr").and_then(|e| {
             e.call_method1(
                 "write",
-                (format!(
-                    "{}\n",
-                    code.str().map(|s| s.to_string()).unwrap_or_default()
-                ),),
+                (format!("{}\n", code.str().map(|s| s.to_string()).unwrap_or_default()),),
             )
         });
     }

@@ -9,11 +9,7 @@ use pyo3::prelude::*;
 use crate::session::{InterruptOutcome, Session};
 
 pub fn reply(py: Python<'_>, session: &Arc<Session>, request: &InterruptRequest) -> InterruptReply {
-    match session
-        .executor
-        .clone()
-        .interrupt(py, session, request.abandon)
-    {
+    match session.executor.clone().interrupt(py, session, request.abandon) {
         InterruptOutcome::Interrupted | InterruptOutcome::Abandoned => InterruptReply {
             status: ReplyStatus::Ok,
             error: None,

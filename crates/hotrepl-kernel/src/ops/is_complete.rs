@@ -40,9 +40,7 @@ fn check(py: Python<'_>, code: &str) -> PyResult<IsCompleteReply> {
     guard.call_method0("__enter__")?;
     // Compiling twice must not print the same SyntaxWarning at the prompt.
     warnings.call_method1("simplefilter", ("ignore",))?;
-    let compiled = command_compiler(py)?
-        .bind(py)
-        .call1((code, "<input>", "exec"));
+    let compiled = command_compiler(py)?.bind(py).call1((code, "<input>", "exec"));
     guard.call_method1("__exit__", (py.None(), py.None(), py.None()))?;
     match compiled {
         Err(_) => Ok(IsCompleteReply {
@@ -86,20 +84,12 @@ fn open_block_indent(py: Python<'_>, code: &str) -> PyResult<Option<String>> {
         .getattr("StringIO")?
         .call1((code,))?
         .getattr("readline")?;
-    let names =
-        ["NEWLINE", "NL", "COMMENT", "INDENT", "DEDENT", "ENDMARKER"].map(|n| tokenize.getattr(n));
-    let skip: Vec<i64> = names
-        .into_iter()
-        .map(|n| n?.extract())
-        .collect::<PyResult<_>>()?;
+    let names = ["NEWLINE", "NL", "COMMENT", "INDENT", "DEDENT", "ENDMARKER"].map(|n| tokenize.getattr(n));
+    let skip: Vec<i64> = names.into_iter().map(|n| n?.extract()).collect::<PyResult<_>>()?;
     let newline = skip[0];
     let mut start_row: Option<usize> = None;
     let mut at_line_start = true;
-    for token in tokenize
-        .getattr("generate_tokens")?
-        .call1((readline,))?
-        .try_iter()?
-    {
+    for token in tokenize.getattr("generate_tokens")?.call1((readline,))?.try_iter()? {
         let token = token?;
         let kind: i64 = token.getattr("type")?.extract()?;
         if kind == newline {
@@ -120,11 +110,7 @@ fn open_block_indent(py: Python<'_>, code: &str) -> PyResult<Option<String>> {
 
 /// Indentation for the line after incomplete input: one level deeper after a colon.
 fn next_indent(code: &str) -> String {
-    let last = code
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let last = code.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
     let base = leading_whitespace(last).to_owned();
     let stripped = strip_comment(last).trim_end();
     if stripped.ends_with(':') {

@@ -23,40 +23,41 @@ pub enum Next {
     Close,
 }
 
+/// Answers what can be answered without the interpreter; hands back what cannot. Keeping
+/// the GIL out of these lets the kernel say who it is while its main thread is still busy
+/// importing, and lets a session end while a cell holds the GIL.
+pub fn dispatch_plain(session: &Session, msg: Message) -> Result<Next, Message> {
+    let outbox = session.io.outbox();
+    match &msg.content {
+        Content::KernelInfoRequest(_) => outbox.send_content(kernel_info::reply(), Some(&msg.header)),
+        Content::ShutdownRequest(request) => {
+            outbox.send_content(shutdown::reply(request), Some(&msg.header));
+            return Ok(Next::Close);
+        }
+        _ => return Err(msg),
+    }
+    Ok(Next::Continue)
+}
+
+/// Answers a request that needs the interpreter.
 pub fn dispatch(py: Python<'_>, session: &Arc<Session>, msg: Message) -> Next {
     let outbox = session.io.outbox();
     let parent = Some(&msg.header);
     match msg.content {
-        Content::ExecuteRequest(request) => execute::handle(py, session, msg.header, request),
-        Content::IsCompleteRequest(request) => {
-            outbox.send_content(is_complete::reply(py, &request), parent)
-        }
-        Content::CompleteRequest(request) => {
-            outbox.send_content(complete::reply(py, session, &request), parent)
-        }
-        Content::KernelInfoRequest(_) => match kernel_info::reply(py) {
-            Ok(reply) => outbox.send_content(reply, parent),
-            Err(e) => outbox.send_content(
-                ProtocolError {
-                    reason: format!("kernel_info failed: {e}"),
-                },
-                parent,
-            ),
-        },
-        Content::InterruptRequest(request) => {
-            outbox.send_content(interrupt::reply(py, session, &request), parent)
-        }
+        Content::ExecuteRequest(request) => execute::handle(py, session, msg.header.clone(), request),
+        Content::IsCompleteRequest(request) => outbox.send_content(is_complete::reply(py, &request), parent),
+        Content::CompleteRequest(request) => outbox.send_content(complete::reply(py, session, &request), parent),
+        Content::InterruptRequest(request) => outbox.send_content(interrupt::reply(py, session, &request), parent),
         Content::InputReply(reply) => {
             session.io.answer_input(py, reply);
         }
-        Content::ShutdownRequest(request) => {
-            outbox.send_content(shutdown::reply(&request), parent);
-            return Next::Close;
-        }
-        other => {
-            let reason = format!("unsupported request type '{}'", other.msg_type());
-            outbox.send_content(ProtocolError { reason }, parent);
-        }
+        other => match dispatch_plain(session, Message { content: other, ..msg }) {
+            Ok(next) => return next,
+            Err(msg) => {
+                let reason = format!("unsupported request type '{}'", msg.msg_type());
+                outbox.send_content(ProtocolError { reason }, Some(&msg.header));
+            }
+        },
     }
     Next::Continue
 }

@@ -1,0 +1,66 @@
+"""Fixtures for the end-to-end tests: the installed `hotrepl` binary, run in real
+terminals (tmux) and as real processes, with the interpreter this suite runs under."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from terminal import Repl
+
+HERE = Path(__file__).parent
+
+
+def find_hotrepl() -> str:
+    """The `hotrepl` installed next to this interpreter (the wheel puts it there)."""
+    candidate = Path(sys.executable).parent / "hotrepl"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("hotrepl")
+    if found is None:
+        pytest.exit("hotrepl is not installed in this environment (pip install .)", returncode=3)
+    return found
+
+
+@pytest.fixture(scope="session")
+def hotrepl_bin() -> str:
+    return find_hotrepl()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A private HOME, so history and config never touch the user's."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def base_env(home: Path) -> dict[str, str]:
+    return {"HOME": str(home), "XDG_DATA_HOME": str(home / ".local/share"), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+@pytest.fixture
+def start_repl(tmp_path: Path, hotrepl_bin: str, base_env: dict[str, str]):
+    """Starts `hotrepl [args]` in a fresh terminal; closes it after the test."""
+    terminals: list[Repl] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, cols: int = 120, rows: int = 50) -> Repl:
+        term = Repl(tmp_path, cols=cols, rows=rows)
+        terminals.append(term)
+        term.start([hotrepl_bin, *args], env={**base_env, **(env or {})})
+        term.wait_prompt(timeout=20)
+        return term
+
+    yield start
+    for term in terminals:
+        term.close()
+
+
+@pytest.fixture
+def repl(start_repl) -> Repl:
+    return start_repl()

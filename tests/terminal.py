@@ -1,0 +1,173 @@
+"""Drive a program in a real terminal: a tmux pane with its own server.
+
+tmux is a full terminal emulator: it answers the cursor-position queries line editors
+send, supports bracketed paste, and lets a test read the screen as the user sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+PROMPT = ">>> "
+
+
+class Terminal:
+    def __init__(self, workdir: Path, cols: int = 120, rows: int = 50):
+        if shutil.which("tmux") is None:
+            raise RuntimeError("tmux is required for terminal tests")
+        self.socket = f"hotrepl-test-{uuid.uuid4().hex[:10]}"
+        self.workdir = workdir
+        self.cols, self.rows = cols, rows
+        self.started = False
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def start(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        env_args = [f"{k}={v}" for k, v in (env or {}).items()]
+        # tmux does not always learn a dead pane's exit status, so a small parent records
+        # it. It survives Ctrl-C (a no-op handler) while leaving the program's signal
+        # dispositions at their defaults (handlers do not survive exec).
+        self.status_file = self.workdir / f"status-{uuid.uuid4().hex[:6]}"
+        recorder = (
+            "import signal, subprocess, sys; signal.signal(signal.SIGINT, lambda *a: None); "
+            "code = subprocess.call(sys.argv[2:]); "
+            "open(sys.argv[1], 'w').write(str(code if code >= 0 else 128 - code))"
+        )
+        command = shlex.join(["env", *env_args, sys.executable, "-c", recorder, str(self.status_file), *argv])
+        self.tmux(
+            "-f", "/dev/null", "new-session", "-d", "-x", str(self.cols), "-y", str(self.rows),
+            "-c", str(self.workdir), command,
+        )
+        self.tmux("set-option", "-g", "history-limit", "50000")
+        # Keep the pane after the program exits, to read its screen and exit status.
+        self.tmux("set-option", "-g", "remain-on-exit", "on")
+        self.started = True
+
+    def close(self) -> None:
+        if self.started:
+            self.tmux("kill-server", check=False)
+            self.started = False
+
+    # -- input ---------------------------------------------------------------------------
+
+    def type(self, text: str) -> None:
+        """Types text literally, as keystrokes."""
+        self.tmux("send-keys", "-l", text)
+
+    def press(self, *keys: str) -> None:
+        """Presses keys by tmux name: Enter, Tab, C-c, C-d, Up, BSpace ..."""
+        self.tmux("send-keys", *keys)
+
+    def paste(self, text: str) -> None:
+        """Pastes text the way a terminal does (bracketed, if the program asked for it)."""
+        buffer = self.workdir / f"paste-{uuid.uuid4().hex[:6]}.txt"
+        buffer.write_text(text)
+        self.tmux("load-buffer", str(buffer))
+        self.tmux("paste-buffer", "-p", "-d")
+
+    # -- output --------------------------------------------------------------------------
+
+    def screen(self, escapes: bool = False) -> str:
+        """Everything shown so far (scrollback included), wrapped lines joined."""
+        args = ["capture-pane", "-p", "-J", "-S", "-"]
+        if escapes:
+            args.append("-e")
+        # Line editors clear lines by writing spaces; they are not part of what is shown.
+        return "\n".join(line.rstrip() for line in self.tmux(*args).splitlines())
+
+    def lines(self) -> list[str]:
+        lines = [line.rstrip() for line in self.screen().splitlines()]
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    def wait_for(self, pattern: str, timeout: float = 10.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern, re.MULTILINE)
+        while True:
+            text = self.screen()
+            match = regex.search(text)
+            if match:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {pattern!r}; screen:\n{text}")
+            time.sleep(0.05)
+
+    def wait_until(self, predicate, timeout: float = 10.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
+            time.sleep(0.05)
+
+    def exit_status(self) -> int | None:
+        """The program's exit status (128 + N if killed by signal N), once it has exited."""
+        try:
+            return int(self.status_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def wait_exit(self, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while (status := self.exit_status()) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for the program to exit; screen:\n{self.screen()}")
+            time.sleep(0.05)
+        return status
+
+
+class Repl(Terminal):
+    """A terminal running `hotrepl`, with helpers that speak in cells."""
+
+    def prompts(self) -> int:
+        return sum(1 for line in self.lines() if line.startswith(PROMPT.rstrip()))
+
+    def at_empty_prompt(self) -> bool:
+        lines = self.lines()
+        return bool(lines) and lines[-1] == PROMPT.rstrip()
+
+    def wait_prompt(self, count: int | None = None, timeout: float = 10.0) -> None:
+        """Waits for an empty prompt (the `count`-th one, if given)."""
+        self.wait_until(
+            lambda: self.at_empty_prompt() and (count is None or self.prompts() >= count),
+            timeout,
+            f"prompt #{count}" if count else "prompt",
+        )
+
+    def run(self, code: str, timeout: float = 10.0) -> str:
+        """Types one cell — a line, or a block line by line — presses Enter after each line
+        (and once more to close a block) and returns what the cell printed."""
+        self.wait_prompt(timeout=timeout)
+        before = self.prompts()
+        for line in code.split("\n"):
+            self.type(line)
+            self.press("Enter")
+        if "\n" in code:
+            # A block needs an empty line to end it (as at any Python prompt).
+            self.press("Enter")
+        self.wait_prompt(before + 1, timeout)
+        return self.output_of_last_cell()
+
+    def output_of_last_cell(self) -> str:
+        lines = self.lines()
+        starts = [i for i, line in enumerate(lines) if line.startswith(PROMPT.rstrip())]
+        if len(starts) < 2:
+            return ""
+        body = lines[starts[-2]:starts[-1]]
+        out = [line for line in body if not line.startswith((">>>", "..."))]
+        return "\n".join(out)
