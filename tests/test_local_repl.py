@@ -380,3 +380,29 @@ def test_piped_input_runs_cells_without_a_terminal(hotrepl_bin, base_env):
     done = subprocess.run([hotrepl_bin], input=script, capture_output=True, text=True, timeout=30, env={**base_env, "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout == "42\n0\n1\ndone\n"
+
+
+def test_post_mortem_debugger_works_at_the_prompt(repl):
+    repl.run("def f(x):\n    y = x + 1\n    return y / 0")
+    assert "ZeroDivisionError" in repl.run("f(3)")
+    repl.type("import pdb; pdb.pm()")
+    repl.press("Enter")
+    repl.wait_for(r"^\(Pdb\)$")
+    repl.type("p y")
+    repl.press("Enter")
+    repl.wait_for(r"^4$")
+    repl.type("q")
+    repl.press("Enter")
+    repl.wait_prompt()
+    assert repl.run("1 + 1") == "2"
+
+
+def test_getpass_does_not_echo(repl):
+    repl.type("import getpass; secret = getpass.getpass('Token: ')")
+    repl.press("Enter")
+    repl.wait_for(r"^Token:$")
+    repl.type("hunter2")
+    repl.press("Enter")
+    repl.wait_prompt()
+    assert "hunter2" not in repl.screen()
+    assert repl.run("len(secret)") == "7"

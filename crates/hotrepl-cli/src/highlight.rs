@@ -249,8 +249,24 @@ impl Highlighter for PythonHighlighter {
 mod tests {
     use super::*;
 
-    fn kinds(src: &str) -> Vec<(Kind, &str)> {
-        lex(src).into_iter().filter(|(_, t)| !t.trim().is_empty()).collect()
+    /// Runs with adjacent plain runs merged and whitespace trimmed, for comparison.
+    fn kinds(src: &str) -> Vec<(Kind, String)> {
+        let mut out: Vec<(Kind, String)> = Vec::new();
+        for (kind, text) in lex(src) {
+            match out.last_mut() {
+                Some((Kind::Plain, t)) if kind == Kind::Plain => t.push_str(text),
+                _ => out.push((kind, text.to_owned())),
+            }
+        }
+        out.into_iter()
+            .map(|(k, t)| (k, t.trim().to_owned()))
+            .filter(|(_, t)| !t.is_empty())
+            .collect()
+    }
+
+    fn expect(src: &str, want: &[(Kind, &str)]) {
+        let want: Vec<(Kind, String)> = want.iter().map(|(k, t)| (*k, t.to_string())).collect();
+        assert_eq!(kinds(src), want, "{src}");
     }
 
     #[test]
@@ -269,34 +285,41 @@ mod tests {
 
     #[test]
     fn classifies_tokens() {
-        assert_eq!(
-            kinds("async def tick(n=1.5): # go"),
-            [
-                (Kind::Keyword, "async"),
-                (Kind::Keyword, "def"),
-                (Kind::Definition, "tick"),
-                (Kind::Plain, "(n="),
-                (Kind::Number, "1.5"),
-                (Kind::Plain, "):"),
-                (Kind::Comment, "# go")
-            ]
+        use Kind::*;
+        expect(
+            "async def tick(n=1.5): # go",
+            &[
+                (Keyword, "async"),
+                (Keyword, "def"),
+                (Definition, "tick"),
+                (Plain, "(n="),
+                (Number, "1.5"),
+                (Plain, "):"),
+                (Comment, "# go"),
+            ],
         );
-        assert_eq!(
-            kinds("print(f'{x}') or None"),
-            [
-                (Kind::Builtin, "print"),
-                (Kind::Plain, "("),
-                (Kind::Str, "f'{x}'"),
-                (Kind::Plain, ")"),
-                (Kind::Keyword, "or"),
-                (Kind::Constant, "None")
-            ]
+        expect(
+            "print(f'{x}') or None",
+            &[
+                (Builtin, "print"),
+                (Plain, "("),
+                (Str, "f'{x}'"),
+                (Plain, ")"),
+                (Keyword, "or"),
+                (Constant, "None"),
+            ],
         );
-        assert_eq!(kinds("obj.print"), [(Kind::Plain, "obj."), (Kind::Plain, "print")]);
-        assert_eq!(kinds("@functools.cache"), [(Kind::Decorator, "@functools.cache")]);
-        assert_eq!(
-            kinds("x = '''a\nb"),
-            [(Kind::Plain, "x"), (Kind::Plain, "="), (Kind::Str, "'''a\nb")]
+        expect("obj.print", &[(Plain, "obj.print")]);
+        expect("@functools.cache", &[(Decorator, "@functools.cache")]);
+        expect("x = '''a\nb", &[(Plain, "x ="), (Str, "'''a\nb")]);
+        expect(
+            "class A(Base): pass",
+            &[
+                (Keyword, "class"),
+                (Definition, "A"),
+                (Plain, "(Base):"),
+                (Keyword, "pass"),
+            ],
         );
     }
 }

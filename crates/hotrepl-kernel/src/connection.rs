@@ -30,13 +30,15 @@ pub fn handshake(reader: &mut impl Read, socket: &Socket, headers: &HeaderSource
 }
 
 /// Serves requests until the client leaves, asks to shut down, or sends something that is
-/// not a valid message. Then tells the executor the session is over.
+/// not a valid message. Then tells the executor the session is over; after a shutdown
+/// request the executor closes the connection when it is done (a local kernel still has
+/// its exit handlers' output to send).
 ///
 /// The thread stays attached to the interpreter (one thread state for its whole life) and
 /// lets go of the GIL only while it waits for the client.
 pub fn serve(session: &Arc<Session>, mut frames: FrameReader<BufReader<Socket>>) {
     let outbox = session.io.outbox().clone();
-    Python::try_attach(|py| {
+    let reason = Python::try_attach(|py| {
         let reason = loop {
             let msg = match py.detach(|| next_python_request(session, &mut frames)) {
                 Ok(msg) => msg,
@@ -47,9 +49,12 @@ pub fn serve(session: &Arc<Session>, mut frames: FrameReader<BufReader<Socket>>)
             }
         };
         session.executor.clone().close(py, session, reason);
+        reason
     });
     outbox.flush();
-    outbox.close();
+    if reason != Some(CloseReason::Shutdown) {
+        outbox.close();
+    }
 }
 
 /// Reads requests, answering those that need no interpreter, until one does (or the

@@ -87,7 +87,13 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     if let Err(e) = kernel.shut_down_loop(py) {
         e.print(py);
     }
+    // Exit handlers run now rather than at interpreter exit, while their output still
+    // reaches the client (they run once: the call clears them).
+    if let Err(e) = py.import("atexit").and_then(|m| m.call_method0("_run_exitfuncs")) {
+        e.print(py);
+    }
     outbox.flush();
+    outbox.close();
     Ok(code)
 }
 

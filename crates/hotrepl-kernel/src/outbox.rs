@@ -145,6 +145,16 @@ impl Outbox {
 
     /// Queues a message without writing it yet: it leaves with the next write.
     pub fn queue(&self, msg: &Message) {
+        self.enqueue(msg);
+    }
+
+    /// Queues a message for the writer thread to send soon.
+    pub fn post(&self, msg: &Message) {
+        self.enqueue(msg);
+        self.wake_writer.notify_one();
+    }
+
+    fn enqueue(&self, msg: &Message) {
         let frame = encode_frame(&msg.to_json());
         let mut q = self.lock_queue();
         if !q.closed {
@@ -161,6 +171,10 @@ impl Outbox {
     /// Builds a message from this connection's header source and sends it.
     pub fn send_content(&self, content: impl Into<Content>, parent: Option<&Header>) {
         self.send(&self.headers.message(content.into(), parent));
+    }
+
+    pub fn post_content(&self, content: impl Into<Content>, parent: Option<&Header>) {
+        self.post(&self.headers.message(content.into(), parent));
     }
 
     pub fn queue_content(&self, content: impl Into<Content>, parent: Option<&Header>) {

@@ -18,6 +18,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
 use crate::outbox::{Outbox, Pressure};
+use crate::pycache::py_attr;
 
 /// One session's end of the I/O routing: where its output goes and how it asks for input.
 pub struct SessionIo {
@@ -297,10 +298,12 @@ impl OutputStream {
         }
     }
 
+    /// No descriptor while routed to a session: what goes through it must go through the
+    /// session, in order (`input()` would otherwise read the terminal behind its back).
     fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match current_io(py) {
-            Some(io) if !io.any_thread_waits => Err(unsupported(py, "fileno")),
-            _ => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+            Some(_) => Err(unsupported(py, "fileno")),
+            None => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
         }
     }
 
@@ -519,10 +522,12 @@ impl InputStream {
         }
     }
 
+    /// No descriptor while routed to a session: what goes through it must go through the
+    /// session, in order (`input()` would otherwise read the terminal behind its back).
     fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match current_io(py) {
-            Some(io) if !io.any_thread_waits => Err(unsupported(py, "fileno")),
-            _ => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+            Some(_) => Err(unsupported(py, "fileno")),
+            None => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
         }
     }
 
@@ -567,11 +572,9 @@ fn delegate_bool(original: &Bound<'_, PyAny>, method: &str) -> PyResult<bool> {
 }
 
 fn unsupported(py: Python<'_>, what: &str) -> PyErr {
-    match py.import("io").and_then(|io| io.getattr("UnsupportedOperation")) {
-        Ok(cls) => PyErr::from_value(
-            cls.call1((format!("{what}: a hotrepl session has no file descriptor"),))
-                .unwrap_or_else(|e| e.into_value(py).into_bound(py).into_any()),
-        ),
+    let message = format!("{what}: a hotrepl session has no file descriptor");
+    match py_attr!(py, "io", "UnsupportedOperation").and_then(|cls| cls.call1((message,))) {
+        Ok(exc) => PyErr::from_value(exc),
         Err(e) => e,
     }
 }

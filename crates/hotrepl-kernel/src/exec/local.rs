@@ -113,6 +113,10 @@ impl LocalKernel {
             return 1;
         };
         loop {
+            // An exit may have been asked for before the loop existed (nothing could stop it).
+            if let Some(code) = self.exit_requested() {
+                return code;
+            }
             let result = event_loop.call_method0("run_forever");
             if let Some(code) = self.exit_requested() {
                 return code;

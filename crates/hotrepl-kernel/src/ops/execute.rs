@@ -58,14 +58,15 @@ pub fn begin(
     };
     let outbox = session.io.outbox();
     session.io.set_parent(Some(&execution.header));
-    outbox.queue_content(
+    // Sent by the writer thread while the cell starts, so clients learn at once that it runs.
+    outbox.post_content(
         Status {
             execution_state: ExecutionState::Busy,
         },
         Some(&execution.header),
     );
     if !request.silent {
-        outbox.queue_content(
+        outbox.post_content(
             ExecuteInput {
                 code: request.code.clone(),
                 execution_count: count,

@@ -1,0 +1,87 @@
+"""Round trip of `1+1` through the local REPL: at the protocol (a client speaking to the
+kernel the `hotrepl` command starts), and at the keyboard (type `1+1` Enter, see `2` and
+the next prompt) side by side with the other prompts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+
+from harness import Pty, Stats, ratio, table
+from protocol import Client  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_ROUNDTRIPS", "2000"))
+KEY_RUNS = int(os.environ.get("BENCH_KEY_ROUNDTRIPS", "300"))
+BOOT = "__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({fd}))"
+
+
+def protocol_roundtrip() -> Stats:
+    ours, theirs = socket.socketpair()
+    kernel = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()])
+    theirs.close()
+    client = Client(ours)
+    for _ in range(100):
+        client.execute("1+1")
+    samples = []
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        client.execute("1+1")
+        samples.append(time.perf_counter() - t)
+    client.request("shutdown_request", {})
+    kernel.wait(10)
+    return Stats(samples)
+
+
+def keyboard_roundtrip(argv: list[str], prompt: bytes, answer: bytes) -> Stats:
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    term = Pty(argv, env={"HOME": home, "PYTHONSTARTUP": ""})
+    try:
+        term.read_until(prompt)
+        samples = []
+        for i in range(KEY_RUNS + 20):
+            mark = len(term.output)
+            t = time.perf_counter()
+            term.write(b"1+1\r")
+            term.read_until(answer, start=mark)
+            done = term.read_until(prompt, start=mark)
+            if i >= 20:
+                samples.append(done - t)
+        return Stats(samples)
+    finally:
+        term.close()
+
+
+def main() -> None:
+    stats = protocol_roundtrip()
+    print(table(
+        f"`1+1` through the local kernel, protocol client in Python ({RUNS} round trips)",
+        ["path", "median µs", "p99 µs"],
+        [["hotrepl kernel (socket pair)", f"{stats.median * 1e6:.0f}", f"{stats.percentile(0.99) * 1e6:.0f}"]],
+    ))
+    bin_dir = os.path.dirname(sys.executable)
+    peers = [
+        ("hotrepl", [os.path.join(bin_dir, "hotrepl")], b">>> ", b"2\r\n"),
+        ("python -m asyncio", [sys.executable, "-m", "asyncio"], b">>> ", b"2\r\n"),
+        ("python (bare)", [sys.executable], b">>> ", b"2\r\n"),
+    ]
+    ipython = os.path.join(bin_dir, "ipython")
+    if os.path.exists(ipython):
+        peers.append(("ipython", [ipython, "--no-banner", "--colors=NoColor"], b"In [", b"Out["))
+    results = {name: keyboard_roundtrip(argv, prompt, answer) for name, argv, prompt, answer in peers}
+    ours = results["hotrepl"].median
+    rows = [[name, f"{s.median * 1e6:.0f}", f"{s.percentile(0.99) * 1e6:.0f}", ratio(s.median, ours)] for name, s in results.items()]
+    print(table(
+        f"Type `1+1` Enter until the next prompt, on a pseudo-terminal ({KEY_RUNS} round trips)",
+        ["program", "median µs", "p99 µs", "vs hotrepl"],
+        rows,
+    ))
+
+
+if __name__ == "__main__":
+    main()

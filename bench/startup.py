@@ -1,0 +1,73 @@
+"""Launch to first prompt, and launch to the first result of a typed `print()`, for hotrepl
+and the prompts people use instead, measured in one run on the same pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+from harness import Pty, Stats, ratio, table
+
+RUNS = int(os.environ.get("BENCH_RUNS", "15"))
+
+
+def peers() -> list[tuple[str, list[str], bytes]]:
+    bin_dir = os.path.dirname(sys.executable)
+    found = [
+        ("hotrepl", [os.path.join(bin_dir, "hotrepl")], b">>> "),
+        ("python -m asyncio", [sys.executable, "-m", "asyncio"], b">>> "),
+        ("python (bare, no asyncio)", [sys.executable], b">>> "),
+    ]
+    ipython = os.path.join(bin_dir, "ipython")
+    if os.path.exists(ipython):
+        found.append(("ipython", [ipython, "--no-banner", "--colors=NoColor"], b"In ["))
+    else:
+        print("(ipython is not installed in this venv: skipped)")
+    return found
+
+
+def measure(argv: list[str], prompt: bytes, home: str) -> tuple[float, float]:
+    term = Pty(argv, env={"HOME": home, "PYTHONSTARTUP": ""})
+    try:
+        at_prompt = term.read_until(prompt)
+        mark = len(term.output)
+        term.write(b"print('ready' + '!' * 3)\r")
+        at_result = term.read_until(b"ready!!!\r\n", start=mark)
+        return at_prompt - term.started, at_result - term.started
+    finally:
+        term.close()
+
+
+def main() -> None:
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    results = {}
+    for name, argv, prompt in peers():
+        measure(argv, prompt, home)  # warm the page cache and .pyc files
+        prompts, firsts = [], []
+        for _ in range(RUNS):
+            p, r = measure(argv, prompt, home)
+            prompts.append(p)
+            firsts.append(r)
+        results[name] = (Stats(prompts), Stats(firsts))
+    shutil.rmtree(home, ignore_errors=True)
+    ours_prompt, ours_first = (s.median for s in results["hotrepl"])
+    rows = []
+    for name, (prompt, first) in results.items():
+        rows.append([
+            name,
+            f"{prompt.median * 1000:.1f}",
+            f"{first.median * 1000:.1f}",
+            ratio(prompt.median, ours_prompt),
+            ratio(first.median, ours_first),
+        ])
+    print(table(
+        f"Start-up on a pseudo-terminal (median of {RUNS} runs)",
+        ["program", "launch to prompt, ms", "launch to first print() result, ms", "prompt vs hotrepl", "result vs hotrepl"],
+        rows,
+    ))
+
+
+if __name__ == "__main__":
+    main()

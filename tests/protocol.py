@@ -1,0 +1,140 @@
+"""A small client for hotrepl's native protocol, written from its description (not from the
+Rust code): a 12-byte preamble each way, then frames of a 4-byte big-endian length and one
+JSON Jupyter message. Tests use it to speak to kernels byte by byte."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+import uuid
+
+MAGIC = b"\0hotrepl"
+VERSION = (1, 0)
+
+
+def preamble(major: int = VERSION[0], minor: int = VERSION[1]) -> bytes:
+    return MAGIC + struct.pack(">HH", major, minor)
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + payload
+
+
+class Client:
+    def __init__(self, sock: socket.socket, handshake: bool = True, timeout: float = 10.0):
+        self.sock = sock
+        self.sock.settimeout(timeout)
+        self.buffer = b""
+        self.session = uuid.uuid4().hex[:12]
+        self.counter = 0
+        self.greeting = b""
+        if handshake:
+            self.handshake()
+
+    def handshake(self) -> None:
+        self.sock.sendall(preamble())
+        # Anything before the NUL that starts the server's preamble is a greeting for
+        # people typing into nc.
+        while MAGIC[:1] not in self.buffer:
+            self._fill()
+        cut = self.buffer.index(MAGIC[:1])
+        self.greeting, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        while len(self.buffer) < 12:
+            self._fill()
+        theirs, self.buffer = self.buffer[:12], self.buffer[12:]
+        assert theirs[:8] == MAGIC, theirs
+
+    def _fill(self) -> None:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("connection closed")
+        self.buffer += data
+
+    def send(self, msg_type: str, content: dict) -> str:
+        self.counter += 1
+        msg_id = f"{self.session}-{self.counter}"
+        msg = {
+            "header": {"msg_id": msg_id, "session": self.session, "username": "test", "date": "",
+                       "msg_type": msg_type, "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "content": content,
+        }
+        self.sock.sendall(frame(json.dumps(msg).encode()))
+        return msg_id
+
+    def recv(self) -> dict:
+        while True:
+            if len(self.buffer) >= 4:
+                (length,) = struct.unpack(">I", self.buffer[:4])
+                if len(self.buffer) >= 4 + length:
+                    payload, self.buffer = self.buffer[4:4 + length], self.buffer[4 + length:]
+                    return json.loads(payload)
+            self._fill()
+
+    def recv_until(self, msg_type: str, parent: str | None = None) -> list[dict]:
+        """Messages up to and including the first `msg_type` (answering `parent`)."""
+        got = []
+        while True:
+            msg = self.recv()
+            got.append(msg)
+            if msg["header"]["msg_type"] == msg_type and (parent is None or msg["parent_header"].get("msg_id") == parent):
+                return got
+
+    def request(self, msg_type: str, content: dict, reply_type: str | None = None) -> dict:
+        msg_id = self.send(msg_type, content)
+        reply_type = reply_type or msg_type.replace("_request", "_reply")
+        return self.recv_until(reply_type, msg_id)[-1]
+
+    def execute(self, code: str) -> "Execution":
+        msg_id = self.send("execute_request", {"code": code})
+        return Execution(self.recv_until("execute_reply", msg_id))
+
+    def is_closed(self, timeout: float = 5.0) -> bool:
+        """True once the server has closed the connection (reading whatever comes first)."""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.2)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if not self.sock.recv(1 << 16):
+                        return True
+                except socket.timeout:
+                    continue
+                except ConnectionError:
+                    return True
+            return False
+        finally:
+            self.sock.settimeout(10.0)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Execution:
+    """Everything a cell produced, in order, up to its reply."""
+
+    def __init__(self, messages: list[dict]):
+        self.messages = messages
+        self.reply = messages[-1]["content"]
+
+    def of_type(self, msg_type: str) -> list[dict]:
+        return [m["content"] for m in self.messages if m["header"]["msg_type"] == msg_type]
+
+    @property
+    def stdout(self) -> str:
+        return "".join(c["text"] for c in self.of_type("stream") if c["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(c["text"] for c in self.of_type("stream") if c["name"] == "stderr")
+
+    @property
+    def result(self) -> str | None:
+        results = self.of_type("execute_result")
+        return results[-1]["data"]["text/plain"] if results else None
+
+    @property
+    def error(self) -> dict | None:
+        errors = self.of_type("error")
+        return errors[-1] if errors else None

@@ -1,0 +1,204 @@
+"""The local kernel (`hotrepl._native.serve_local`) spoken to byte by byte over a socket
+pair, as the `hotrepl` client does: the messages it answers, and how it treats bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from protocol import Client, frame, preamble
+
+BOOT = "__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({fd}))"
+
+
+@pytest.fixture
+def kernel():
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()])
+    theirs.close()
+    yield proc, ours
+    ours.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.fixture
+def client(kernel) -> Client:
+    _, sock = kernel
+    return Client(sock)
+
+
+def test_kernel_info_names_the_interpreter(client):
+    info = client.request("kernel_info_request", {})["content"]
+    assert info["status"] == "ok"
+    assert info["implementation"] == "hotrepl"
+    assert info["language_info"]["name"] == "python"
+    assert info["language_info"]["version"] == "%d.%d.%d" % sys.version_info[:3]
+    assert info["language_info"]["file_extension"] == ".py"
+    assert info["banner"].startswith("Python ")
+
+
+def test_execute_follows_the_jupyter_sequence(client):
+    msg_id = client.send("execute_request", {"code": "21 * 2"})
+    messages = client.recv_until("execute_reply", msg_id)
+    kinds = [m["header"]["msg_type"] for m in messages]
+    assert kinds == ["status", "execute_input", "execute_result", "status", "execute_reply"], kinds
+    assert messages[0]["content"] == {"execution_state": "busy"}
+    assert messages[1]["content"] == {"code": "21 * 2", "execution_count": 1}
+    assert messages[2]["content"]["data"] == {"text/plain": "42"}
+    assert messages[3]["content"] == {"execution_state": "idle"}
+    assert messages[4]["content"]["status"] == "ok"
+    assert all(m["parent_header"]["msg_id"] == msg_id for m in messages)
+    assert client.execute("1").reply["execution_count"] == 2
+    silent = client.send("execute_request", {"code": "x = 1", "silent": True})
+    assert client.recv_until("execute_reply", silent)[-1]["content"]["execution_count"] == 2
+
+
+def test_errors_are_reported_in_output_and_reply(client):
+    run = client.execute("{}['missing']")
+    assert run.reply["status"] == "error"
+    assert run.reply["ename"] == "KeyError"
+    assert run.error["ename"] == "KeyError" and run.error["evalue"] == "'missing'"
+    assert run.error["traceback"][0].startswith("Traceback")
+
+
+@pytest.mark.parametrize(
+    "code, status, indent",
+    [
+        ("x = 1", "complete", ""),
+        ("await asyncio.sleep(0)", "complete", ""),
+        ("for i in range(3):", "incomplete", "    "),
+        ("def f():\n    if x:", "incomplete", "        "),
+        ("for i in range(3):\n    print(i)", "incomplete", "    "),
+        ("for i in range(3):\n    print(i)\n", "complete", ""),
+        ("values = [\n    1,\n    2]", "complete", ""),
+        ("f(1,", "incomplete", ""),
+        ("x = 1 + \\", "incomplete", ""),
+        ("s = '''open", "incomplete", ""),
+        ("@decorator", "incomplete", ""),
+        ("1 +* 2", "invalid", ""),
+        ("async with lock:\n    pass\n", "complete", ""),
+        ("", "complete", ""),
+    ],
+)
+def test_is_complete_uses_the_kernels_python(client, code, status, indent):
+    reply = client.request("is_complete_request", {"code": code})["content"]
+    assert reply["status"] == status, reply
+    assert reply.get("indent", "") == indent
+
+
+def test_completion_offers_names_attributes_keys_and_modules(client):
+    client.execute("import collections\nsettings = {'alpha': 1, 'beta': 2}\nmy_value = 3")
+    cases = [
+        ("my_va", 5, ["my_value"], 0),
+        ("collections.Ordered", 19, ["OrderedDict"], 12),
+        ("settings['al", 12, ["alpha']"], 10),
+        ("import collec", 13, ["collections"], 7),
+        ("x = (1 + my_va", 14, ["my_value"], 9),
+    ]
+    for code, pos, expected, start in cases:
+        reply = client.request("complete_request", {"code": code, "cursor_pos": pos})["content"]
+        assert reply["status"] == "ok"
+        assert reply["matches"] == expected, (code, reply)
+        assert (reply["cursor_start"], reply["cursor_end"]) == (start, pos), (code, reply)
+
+
+def test_completion_hides_private_names_unless_asked(client):
+    client.execute("class C:\n    _hidden = 1\n    shown = 2\nobj = C()")
+    names = client.request("complete_request", {"code": "obj.", "cursor_pos": 4})["content"]["matches"]
+    assert "shown" in names and "_hidden" not in names
+    names = client.request("complete_request", {"code": "obj._", "cursor_pos": 5})["content"]["matches"]
+    assert "_hidden" in names
+
+
+def test_input_requests_go_to_the_client(client):
+    msg_id = client.send("execute_request", {"code": "answer = input('Question? ')\nanswer.upper()"})
+    messages = client.recv_until("input_request", msg_id)
+    assert messages[-1]["content"] == {"prompt": "", "password": False}
+    assert "".join(m["content"]["text"] for m in messages if m["header"]["msg_type"] == "stream") == "Question? "
+    client.send("input_reply", {"value": "yes"})
+    replies = client.recv_until("execute_reply", msg_id)
+    assert [m["content"]["data"]["text/plain"] for m in replies if m["header"]["msg_type"] == "execute_result"] == ["'YES'"]
+
+
+def test_input_cancelled_with_ctrl_d_raises_eof(client):
+    msg_id = client.send("execute_request", {"code": "input()"})
+    client.recv_until("input_request", msg_id)
+    client.send("input_reply", {"value": "", "cancelled": "eof"})
+    reply = client.recv_until("execute_reply", msg_id)[-1]["content"]
+    assert reply["ename"] == "EOFError"
+
+
+def test_interrupt_request_stops_a_busy_cell(client):
+    msg_id = client.send("execute_request", {"code": "while True: pass"})
+    client.recv_until("execute_input", msg_id)
+    assert client.request("interrupt_request", {})["content"]["status"] == "ok"
+    reply = client.recv_until("execute_reply", msg_id)[-1]["content"]
+    assert reply["ename"] == "KeyboardInterrupt"
+    assert client.execute("1 + 1").result == "2"
+
+
+def test_unknown_requests_get_an_error_and_the_connection_goes_on(client):
+    reply = client.request("frobnicate_request", {}, reply_type="protocol_error")["content"]
+    assert reply["reason"] == "unsupported request type 'frobnicate_request'"
+    assert client.execute("1 + 1").result == "2"
+
+
+def test_malformed_frame_is_refused_and_the_connection_closed(kernel, client):
+    proc, sock = kernel
+    sock.sendall(frame(b"{this is not json"))
+    error = client.recv()
+    assert error["header"]["msg_type"] == "protocol_error"
+    assert error["content"]["reason"].startswith("malformed message"), error
+    assert client.is_closed()
+    assert proc.wait(timeout=10) == 0, "the local kernel ends with its only client"
+
+
+def test_oversized_frame_is_refused_before_it_is_read(kernel, client):
+    proc, sock = kernel
+    sock.sendall(struct.pack(">I", 1 << 30))
+    error = client.recv()
+    assert error["header"]["msg_type"] == "protocol_error"
+    assert "exceeds the limit" in error["content"]["reason"], error
+    assert client.is_closed()
+
+
+def test_incompatible_protocol_version_is_explained(kernel):
+    _, sock = kernel
+    sock.sendall(preamble(major=99))
+    client = Client(sock, handshake=False)
+    while len(client.buffer) < 12:
+        client._fill()
+    client.buffer = client.buffer[12:]
+    error = client.recv()
+    assert error["header"]["msg_type"] == "protocol_error"
+    assert "incompatible protocol versions" in error["content"]["reason"]
+    assert client.is_closed()
+
+
+def test_shutdown_ends_the_kernel_cleanly(kernel, client):
+    proc, _ = kernel
+    client.execute("import atexit\natexit.register(print, 'atexit ran')")
+    assert client.request("shutdown_request", {"restart": False})["content"]["status"] == "ok"
+    rest = []
+    try:
+        while True:
+            rest.append(client.recv())
+    except ConnectionError:
+        pass
+    assert proc.wait(timeout=10) == 0
+    assert any(m["content"].get("text") == "atexit ran\n" for m in rest), "exit handlers still print to the client"
+
+
+def test_future_imports_carry_over_between_cells(client):
+    client.execute("from __future__ import annotations")
+    run = client.execute("def f(x: undefined_name) -> int: pass\nf.__annotations__['x']")
+    assert run.result == "'undefined_name'", run.messages
