@@ -1,6 +1,34 @@
 """Type stubs for the Rust extension module ``hotrepl._native``."""
 
+import asyncio
+from os import PathLike
+from typing import Any, Optional, Tuple, Union
+
 __version__: str
 
+class Server:
+    """A running server (what ``hotrepl.start()`` returns)."""
+
+    @property
+    def address(self) -> Optional[str]:
+        """Where it listens: a socket path or ``tcp://host:port`` (None when disabled)."""
+    @property
+    def token(self) -> Optional[str]:
+        """The token a TCP client needs (None for a Unix socket)."""
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None:
+        """Stop listening and end every session."""
+
+def start(
+    namespace: Optional[dict[str, Any]] = None,
+    *,
+    loop: Optional[asyncio.AbstractEventLoop] = None,
+    path: Optional[Union[str, PathLike[str]]] = None,
+    tcp: Optional[Tuple[str, int]] = None,
+    token: Optional[str] = None,
+) -> Server: ...
+def stop_all() -> None: ...
+def after_fork_in_child() -> None: ...
 def serve_local(fd: int) -> int:
     """Serve the local REPL's client on socket ``fd`` until it leaves; return the exit status."""

@@ -1,23 +1,30 @@
-//! A native-protocol connection: the version handshake, then a loop that reads frames,
-//! decodes them and dispatches each request. The loop itself never holds the GIL; it takes
-//! it per request. Bad input ends only this connection, with a message saying why.
+//! One client connection: where its requests come from (native frames or, on the Unix
+//! socket, plain lines typed into `nc`), and the loop that serves them.
+//!
+//! Between cells the session's own thread reads requests, blocking. While a cell runs on
+//! that thread, the process-wide [watcher](crate::exec::watcher) reads whatever arrives
+//! (an interrupt, an input reply, a completion request) through the same reader.
 
-use std::io::{BufReader, Read};
-use std::sync::Arc;
+use std::io::Read;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use hotrepl_proto::handshake::{check_compatible, parse_preamble, preamble, PREAMBLE_LEN};
-use hotrepl_proto::{encode_frame, FrameError, FrameReader, HeaderSource, Message, ProtocolError, PROTOCOL_VERSION};
+use hotrepl_proto::{encode_frame, FrameError, HeaderSource, InputCancel, Message, ProtocolError, PROTOCOL_VERSION};
 use pyo3::prelude::*;
 
+use crate::line_mode::LineReader;
 use crate::ops::{self, Next};
+use crate::reader::RequestReader;
 use crate::session::{CloseReason, Session};
 use crate::socket::Socket;
 
 /// Reads the client's preamble (its first `PREAMBLE_LEN` bytes) and answers with ours.
 /// On a mismatch the client is told why before the error is returned.
-pub fn handshake(reader: &mut impl Read, socket: &Socket, headers: &HeaderSource) -> Result<(), String> {
+pub fn handshake(socket: &mut Socket, headers: &HeaderSource) -> Result<(), String> {
     let mut theirs = [0u8; PREAMBLE_LEN];
-    reader.read_exact(&mut theirs).map_err(|e| format!("handshake: {e}"))?;
+    socket.read_exact(&mut theirs).map_err(|e| format!("handshake: {e}"))?;
     let version = parse_preamble(&theirs).map_err(|e| e.to_string())?;
     let mut out = preamble(PROTOCOL_VERSION).to_vec();
     let verdict = check_compatible(PROTOCOL_VERSION, version).map_err(|e| e.to_string());
@@ -29,53 +36,224 @@ pub fn handshake(reader: &mut impl Read, socket: &Socket, headers: &HeaderSource
     verdict
 }
 
-/// Serves requests until the client leaves, asks to shut down, or sends something that is
-/// not a valid message. Then tells the executor the session is over; after a shutdown
-/// request the executor closes the connection when it is done (a local kernel still has
-/// its exit handlers' output to send).
-///
-/// The thread stays attached to the interpreter (one thread state for its whole life) and
-/// lets go of the GIL only while it waits for the client.
-pub fn serve(session: &Arc<Session>, mut frames: FrameReader<BufReader<Socket>>) {
-    let outbox = session.io.outbox().clone();
-    let reason = Python::try_attach(|py| {
-        let reason = loop {
-            let msg = match py.detach(|| next_python_request(session, &mut frames)) {
-                Ok(msg) => msg,
-                Err(reason) => break reason,
-            };
-            if ops::dispatch(py, session, msg) == Next::Close {
-                break CloseReason::Shutdown;
+/// Where a connection's requests come from.
+pub enum Requests {
+    Frames(RequestReader),
+    Lines(LineReader),
+}
+
+/// What reading produced.
+pub enum Incoming {
+    Message(Message),
+    /// The client sent something that is not a message; it is told why and let go.
+    Invalid(String),
+    End,
+}
+
+impl Requests {
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Requests::Frames(reader) => reader.socket().as_raw_fd(),
+            Requests::Lines(lines) => lines.socket().as_raw_fd(),
+        }
+    }
+
+    fn read_blocking(&mut self, session: &Session) -> Incoming {
+        match self {
+            Requests::Frames(reader) => match reader.read_frame() {
+                Ok(Some(bytes)) => decode(&bytes),
+                Ok(None) => Incoming::End,
+                Err(e @ FrameError::Oversized { .. }) => Incoming::Invalid(e.to_string()),
+                Err(_) => Incoming::End,
+            },
+            Requests::Lines(lines) => lines.read_blocking(session),
+        }
+    }
+
+    /// Everything that has arrived, without blocking; `End` last if the connection ended.
+    fn read_ready(&mut self, session: &Session) -> Vec<Incoming> {
+        match self {
+            Requests::Frames(reader) => {
+                let ready = reader.read_ready();
+                let mut out: Vec<Incoming> = ready.frames.iter().map(|f| decode(f)).collect();
+                match ready.end {
+                    None => {}
+                    Some(Err(e @ FrameError::Oversized { .. })) => out.push(Incoming::Invalid(e.to_string())),
+                    Some(_) => out.push(Incoming::End),
+                }
+                out
             }
-        };
-        session.executor.clone().close(py, session, reason);
-        reason
-    });
-    outbox.flush();
-    if reason != Some(CloseReason::Shutdown) {
-        outbox.close();
+            Requests::Lines(lines) => lines.read_ready(session),
+        }
     }
 }
 
-/// Reads requests, answering those that need no interpreter, until one does (or the
-/// connection ends, or the client sends something that is not a message).
-fn next_python_request(session: &Session, frames: &mut FrameReader<BufReader<Socket>>) -> Result<Message, CloseReason> {
-    loop {
-        let error = match frames.read_frame() {
-            Ok(Some(bytes)) => match Message::from_json(&bytes) {
-                Ok(msg) => match ops::dispatch_plain(session, msg) {
+fn decode(bytes: &[u8]) -> Incoming {
+    match Message::from_json(bytes) {
+        Ok(msg) => Incoming::Message(msg),
+        Err(e) => Incoming::Invalid(e.to_string()),
+    }
+}
+
+/// Each connection's key in the watcher.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+pub struct Connection {
+    pub session: Arc<Session>,
+    /// Who and where, for the log.
+    label: String,
+    requests: Mutex<Requests>,
+    /// The socket's fd, for the watcher (readable without taking `requests`).
+    pub fd: std::os::fd::RawFd,
+    pub key: u64,
+    /// Why the connection is over, if the watcher learned it while a cell ran.
+    ended: Mutex<Option<CloseReason>>,
+}
+
+impl Connection {
+    pub fn new(session: Arc<Session>, requests: Requests, label: String) -> Arc<Connection> {
+        Arc::new(Connection {
+            session,
+            label,
+            fd: requests.fd(),
+            requests: Mutex::new(requests),
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            ended: Mutex::new(None),
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// In a forked child: closes the inherited sockets so the parent's client sees only the
+    /// parent. The objects are leaked, not dropped, so nothing closes those numbers twice.
+    pub fn forget_after_fork(&self) {
+        // SAFETY: closing fds inherited from the parent; nothing in the child uses them.
+        unsafe {
+            libc::close(self.fd);
+            libc::close(self.session.io.outbox().fd());
+        }
+    }
+
+    fn lock_requests(&self) -> MutexGuard<'_, Requests> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn ended(&self) -> Option<CloseReason> {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that the connection is over (the first reason wins) and unblocks a cell
+    /// waiting for input from this client.
+    pub fn end(&self, py: Python<'_>, reason: CloseReason) {
+        self.ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(reason);
+        self.session.io.cancel_input(py, InputCancel::Eof);
+    }
+
+    /// Serves requests on the calling thread until the client leaves, asks to shut down, or
+    /// sends something that is not a message, then tells the executor the session is over.
+    /// Returns None if this thread stopped serving because another took over (a stuck cell
+    /// was abandoned); the connection then goes on without it.
+    ///
+    /// The thread stays attached to the interpreter (one thread state for its whole life)
+    /// and lets go of the GIL only while it waits for the client.
+    pub fn serve(self: &Arc<Self>) -> Option<CloseReason> {
+        let outbox = self.session.io.outbox().clone();
+        let served = Python::try_attach(|py| {
+            let reason = loop {
+                if let Some(reason) = self.ended() {
+                    break reason;
+                }
+                let incoming = py.detach(|| self.next_python_request());
+                let msg = match incoming {
+                    Ok(msg) => msg,
+                    Err(reason) => break reason,
+                };
+                let next = ops::dispatch(py, &self.session, msg);
+                if !self.session.executor.serves_on_this_thread() {
+                    return None;
+                }
+                if next == Next::Close {
+                    break CloseReason::Shutdown;
+                }
+            };
+            self.session.executor.clone().close(py, &self.session, reason);
+            Some(reason)
+        });
+        let reason = match served {
+            Some(Some(reason)) => reason,
+            Some(None) => return None,
+            None => CloseReason::ClientGone,
+        };
+        outbox.flush();
+        if reason != CloseReason::Shutdown {
+            outbox.close();
+        }
+        Some(reason)
+    }
+
+    /// Reads requests, answering those that need no interpreter, until one does (or the
+    /// connection ends, or the client sends something that is not a message).
+    fn next_python_request(&self) -> Result<Message, CloseReason> {
+        let mut requests = self.lock_requests();
+        loop {
+            match requests.read_blocking(&self.session) {
+                Incoming::Message(msg) => match ops::dispatch_plain(&self.session, msg) {
                     Ok(Next::Continue) => continue,
                     Ok(Next::Close) => return Err(CloseReason::Shutdown),
                     Err(msg) => return Ok(msg),
                 },
-                Err(e) => e.to_string(),
-            },
-            Ok(None) => return Err(CloseReason::ClientGone),
-            Err(e @ FrameError::Oversized { .. }) => e.to_string(),
-            Err(_) => return Err(CloseReason::ClientGone),
+                Incoming::Invalid(reason) => {
+                    self.refuse(&reason);
+                    return Err(CloseReason::ClientGone);
+                }
+                Incoming::End => return Err(CloseReason::ClientGone),
+            }
+        }
+    }
+
+    fn refuse(&self, reason: &str) {
+        let reason = format!("{reason}; closing the connection");
+        self.session.io.outbox().send_content(ProtocolError { reason }, None);
+    }
+
+    /// The watcher's part, while a cell runs: handles whatever has arrived. Returns false
+    /// once the connection has ended.
+    pub fn on_ready(self: &Arc<Self>, py: Python<'_>) -> bool {
+        // The session's thread holds this only while it reads between cells; then there
+        // is nothing for the watcher to do.
+        let incoming = match self.requests.try_lock() {
+            Ok(mut requests) => requests.read_ready(&self.session),
+            Err(_) => return true,
         };
-        let reason = format!("{error}; closing the connection");
-        session.io.outbox().send_content(ProtocolError { reason }, None);
-        return Err(CloseReason::ClientGone);
+        for item in incoming {
+            match item {
+                Incoming::Message(msg) => {
+                    let next = match ops::dispatch_plain(&self.session, msg) {
+                        Ok(next) => next,
+                        Err(msg) => ops::dispatch(py, &self.session, msg),
+                    };
+                    if next == Next::Close {
+                        self.end(py, CloseReason::Shutdown);
+                        return false;
+                    }
+                }
+                Incoming::Invalid(reason) => {
+                    self.refuse(&reason);
+                    self.end(py, CloseReason::ClientGone);
+                    return false;
+                }
+                Incoming::End => {
+                    self.end(py, CloseReason::ClientGone);
+                    return false;
+                }
+            }
+        }
+        true
     }
 }

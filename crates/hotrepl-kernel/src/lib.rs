@@ -5,11 +5,14 @@
 mod cell;
 mod connection;
 mod exec;
+mod line_mode;
 mod local;
 mod ops;
 mod outbox;
 mod output;
 mod pycache;
+mod reader;
+mod server;
 mod session;
 mod socket;
 mod threads;
@@ -21,6 +24,10 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(local::serve_local, m)?)?;
+    m.add_function(wrap_pyfunction!(server::start, m)?)?;
+    m.add_function(wrap_pyfunction!(server::stop_all, m)?)?;
+    m.add_function(wrap_pyfunction!(server::after_fork_in_child, m)?)?;
+    m.add_class::<server::Server>()?;
     m.add_class::<output::OutputStream>()?;
     m.add_class::<output::InputStream>()?;
     Ok(())

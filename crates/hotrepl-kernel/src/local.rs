@@ -3,20 +3,20 @@
 //! own (subprocesses, `getpass` and Ctrl-C work as in any program); all Python-level
 //! output and input go through the protocol to the client, like in a remote session.
 
-use std::io::BufReader;
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotrepl_proto::{FrameReader, HeaderSource};
+use hotrepl_proto::HeaderSource;
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
 
-use crate::connection;
+use crate::connection::{self, Connection, Requests};
 use crate::exec::local::LocalKernel;
-use crate::outbox::Outbox;
+use crate::outbox::{Encoding, Outbox};
 use crate::output::{self, SessionIo};
+use crate::reader::RequestReader;
 use crate::session::{CloseReason, Session};
 use crate::socket::Socket;
 use crate::threads;
@@ -41,7 +41,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     // SAFETY: the client passed us this fd for exactly this purpose; we own it from here.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
     set_cloexec(fd);
-    let reader = Socket::Unix(stream.try_clone()?);
+    let mut reader = Socket::Unix(stream.try_clone()?);
     let socket = Socket::Unix(stream);
 
     let sys = py.import("sys")?;
@@ -49,8 +49,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     crate::ops::kernel_info::init(py)?;
 
     let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
-    let handshake_socket = socket.try_clone()?;
-    let outbox = Outbox::new(socket, headers.clone());
+    let outbox = Outbox::new(socket, headers.clone(), Encoding::Frames);
     let io = SessionIo::new(outbox.clone(), true);
     output::install(py)?;
     output::set_default(Some(io.clone()));
@@ -63,9 +62,13 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     threads::spawn_io("hotrepl-writer", move || writer.run_writer())?;
     let serving = session.clone();
     threads::spawn_io("hotrepl-reader", move || {
-        let mut reader = BufReader::new(reader);
-        if connection::handshake(&mut reader, &handshake_socket, &headers).is_ok() {
-            connection::serve(&serving, FrameReader::new(reader));
+        if connection::handshake(&mut reader, &headers).is_ok() {
+            let conn = Connection::new(
+                serving,
+                Requests::Frames(RequestReader::new(reader)),
+                "the local REPL".into(),
+            );
+            conn.serve();
         } else {
             Python::try_attach(|py| serving.executor.clone().close(py, &serving, CloseReason::ClientGone));
         }

@@ -24,7 +24,15 @@ const HARD_CAP: usize = 64 << 20;
 /// Largest text carried by one stream message.
 const MAX_TEXT_PER_FRAME: usize = 1 << 20;
 
+/// How a connection's bytes look: protocol frames, or plain text for `nc` (line mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Frames,
+    Text,
+}
+
 enum Item {
+    /// An encoded message (a frame, or its text).
     Frame(Vec<u8>),
     Text {
         name: StreamName,
@@ -51,6 +59,7 @@ pub enum Pressure {
 }
 
 pub struct Outbox {
+    encoding: Encoding,
     socket: Mutex<Socket>,
     /// The socket's fd, readable without the mutex (see `close`).
     fd: std::os::fd::RawFd,
@@ -61,9 +70,10 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(socket: Socket, headers: Arc<HeaderSource>) -> Arc<Outbox> {
+    pub fn new(socket: Socket, headers: Arc<HeaderSource>, encoding: Encoding) -> Arc<Outbox> {
         use std::os::fd::AsRawFd;
         Arc::new(Outbox {
+            encoding,
             fd: socket.as_raw_fd(),
             socket: Mutex::new(socket),
             queue: Mutex::new(Queue::default()),
@@ -73,8 +83,8 @@ impl Outbox {
         })
     }
 
-    pub fn headers(&self) -> &HeaderSource {
-        &self.headers
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.fd
     }
 
     fn lock_queue(&self) -> MutexGuard<'_, Queue> {
@@ -148,18 +158,27 @@ impl Outbox {
         self.enqueue(msg);
     }
 
-    /// Queues a message for the writer thread to send soon.
-    pub fn post(&self, msg: &Message) {
-        self.enqueue(msg);
-        self.wake_writer.notify_one();
+    fn enqueue(&self, msg: &Message) {
+        let bytes = match self.encoding {
+            Encoding::Frames => encode_frame(&msg.to_json()),
+            Encoding::Text => crate::line_mode::render(msg).into_bytes(),
+        };
+        let mut q = self.lock_queue();
+        if !q.closed && !bytes.is_empty() {
+            q.items.push(Item::Frame(bytes));
+        }
     }
 
-    fn enqueue(&self, msg: &Message) {
-        let frame = encode_frame(&msg.to_json());
-        let mut q = self.lock_queue();
-        if !q.closed {
-            q.items.push(Item::Frame(frame));
+    /// Writes text as it is (line mode's prompts), after everything queued before it.
+    pub fn push_raw(&self, text: &str) {
+        {
+            let mut q = self.lock_queue();
+            if q.closed {
+                return;
+            }
+            q.items.push(Item::Frame(text.as_bytes().to_vec()));
         }
+        self.flush();
     }
 
     /// Queues a message and writes everything queued so far from this thread.
@@ -171,10 +190,6 @@ impl Outbox {
     /// Builds a message from this connection's header source and sends it.
     pub fn send_content(&self, content: impl Into<Content>, parent: Option<&Header>) {
         self.send(&self.headers.message(content.into(), parent));
-    }
-
-    pub fn post_content(&self, content: impl Into<Content>, parent: Option<&Header>) {
-        self.post(&self.headers.message(content.into(), parent));
     }
 
     pub fn queue_content(&self, content: impl Into<Content>, parent: Option<&Header>) {
@@ -207,6 +222,7 @@ impl Outbox {
         for item in items {
             match item {
                 Item::Frame(f) => out.extend_from_slice(&f),
+                Item::Text { text, .. } if self.encoding == Encoding::Text => out.extend_from_slice(text.as_bytes()),
                 Item::Text { name, text, parent } => {
                     for piece in split_at_char_boundaries(&text, MAX_TEXT_PER_FRAME) {
                         let content = Stream {
@@ -302,7 +318,7 @@ mod tests {
 
     fn pair() -> (Arc<Outbox>, FrameReader<UnixStream>) {
         let (a, b) = UnixStream::pair().unwrap();
-        let outbox = Outbox::new(Socket::Unix(a), Arc::new(HeaderSource::new("k", "u")));
+        let outbox = Outbox::new(Socket::Unix(a), Arc::new(HeaderSource::new("k", "u")), Encoding::Frames);
         (outbox, FrameReader::new(b))
     }
 
@@ -313,7 +329,7 @@ mod tests {
     #[test]
     fn text_and_messages_leave_in_order_and_coalesce() {
         let (outbox, mut r) = pair();
-        let parent = outbox.headers().header("execute_request");
+        let parent = HeaderSource::new("c", "u").header("execute_request");
         outbox.set_parent(Some(&parent));
         outbox.push_text(StreamName::Stdout, "a", true);
         outbox.push_text(StreamName::Stdout, "b\n", true);

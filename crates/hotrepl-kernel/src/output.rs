@@ -23,9 +23,6 @@ use crate::pycache::py_attr;
 /// One session's end of the I/O routing: where its output goes and how it asks for input.
 pub struct SessionIo {
     outbox: Arc<Outbox>,
-    /// Cleared when the session's worker is abandoned or the session ends: late output from
-    /// a detached cell is dropped instead of surfacing in someone's prompt.
-    live: AtomicBool,
     /// In the local REPL every thread may wait for the terminal to catch up; in a host
     /// process only the session's own worker thread may.
     any_thread_waits: bool,
@@ -49,7 +46,6 @@ impl SessionIo {
     pub fn new(outbox: Arc<Outbox>, any_thread_waits: bool) -> Arc<SessionIo> {
         Arc::new(SessionIo {
             outbox,
-            live: AtomicBool::new(true),
             any_thread_waits,
             input: Mutex::new(None),
             parent: Mutex::new(None),
@@ -60,11 +56,6 @@ impl SessionIo {
         &self.outbox
     }
 
-    /// Stops routing: later writes through this session are dropped.
-    pub fn retire(&self) {
-        self.live.store(false, Ordering::Release);
-    }
-
     /// The request that input requests and output belong to.
     pub fn set_parent(&self, parent: Option<&Header>) {
         *self.parent.lock().unwrap_or_else(|e| e.into_inner()) = parent.cloned();
@@ -72,9 +63,6 @@ impl SessionIo {
     }
 
     pub fn write(&self, py: Python<'_>, name: StreamName, text: &str) {
-        if !self.live.load(Ordering::Acquire) {
-            return;
-        }
         let may_wait = self.any_thread_waits || is_bound_to_this_thread(self);
         if self.outbox.push_text(name, text, may_wait) == Pressure::High && may_wait {
             let outbox = self.outbox.clone();
@@ -85,7 +73,7 @@ impl SessionIo {
     /// Asks the client for a line (without its newline). Ctrl-C at the client raises
     /// KeyboardInterrupt here, Ctrl-D or a closed connection EOFError.
     pub fn read_line(&self, py: Python<'_>, prompt: &str, password: bool) -> PyResult<String> {
-        if !self.live.load(Ordering::Acquire) || self.outbox.is_closed() {
+        if self.outbox.is_closed() {
             return Err(PyEOFError::new_err("the hotrepl client is gone"));
         }
         let lock = py.import("_thread")?.call_method0("allocate_lock")?;
@@ -122,6 +110,11 @@ impl SessionIo {
         }
     }
 
+    /// Whether a thread of this session waits in `read_line` for the client.
+    pub fn awaiting_input(&self) -> bool {
+        self.input.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// Delivers the client's answer to whoever is waiting in `read_line`.
     pub fn answer_input(&self, py: Python<'_>, reply: InputReply) -> bool {
         let answer = match reply.cancelled {
@@ -146,20 +139,35 @@ impl SessionIo {
     }
 }
 
-thread_local! {
-    static THREAD_IO: RefCell<Option<Arc<SessionIo>>> = const { RefCell::new(None) };
+/// A session worker thread's tie to its session. `alive` is cleared when the worker is
+/// abandoned: what its stuck cell prints later is dropped, not shown to anyone.
+struct ThreadBinding {
+    io: Arc<SessionIo>,
+    alive: Arc<AtomicBool>,
 }
 
-/// Makes every stream call on this thread go to `io` (a session's worker thread).
-pub fn bind_thread(io: Option<Arc<SessionIo>>) {
-    THREAD_IO.with(|t| *t.borrow_mut() = io);
+thread_local! {
+    static THREAD_IO: RefCell<Option<ThreadBinding>> = const { RefCell::new(None) };
+}
+
+/// Makes every stream call on this thread go to `io` (a session's worker thread). Clearing
+/// the returned flag cuts the thread off.
+pub fn bind_thread(io: Arc<SessionIo>) -> Arc<AtomicBool> {
+    let alive = Arc::new(AtomicBool::new(true));
+    THREAD_IO.with(|t| {
+        *t.borrow_mut() = Some(ThreadBinding {
+            io,
+            alive: alive.clone(),
+        })
+    });
+    alive
 }
 
 fn is_bound_to_this_thread(io: &SessionIo) -> bool {
     THREAD_IO.with(|t| {
         t.borrow()
             .as_ref()
-            .is_some_and(|mine| std::ptr::eq(Arc::as_ptr(mine), io))
+            .is_some_and(|b| std::ptr::eq(Arc::as_ptr(&b.io), io))
     })
 }
 
@@ -207,20 +215,39 @@ pub fn context_session_ended() {
     CONTEXT_SESSIONS.fetch_sub(1, Ordering::AcqRel);
 }
 
-fn current_io(py: Python<'_>) -> Option<Arc<SessionIo>> {
-    if let Some(io) = THREAD_IO.with(|t| t.borrow().clone()) {
-        return Some(io);
+/// Where a stream call goes.
+enum Route {
+    Session(Arc<SessionIo>),
+    /// A cut-off (abandoned) session thread: nowhere.
+    Nowhere,
+    /// Not a session's: the object that was replaced.
+    Original,
+}
+
+fn route(py: Python<'_>) -> Route {
+    let bound = THREAD_IO.with(|t| {
+        t.borrow()
+            .as_ref()
+            .map(|b| (b.io.clone(), b.alive.load(Ordering::Acquire)))
+    });
+    match bound {
+        Some((io, true)) => return Route::Session(io),
+        Some((_, false)) => return Route::Nowhere,
+        None => {}
     }
     if CONTEXT_SESSIONS.load(Ordering::Acquire) > 0 {
         if let Ok(var) = session_var(py) {
             if let Ok(value) = var.bind(py).call_method1("get", (py.None(),)) {
                 if let Ok(handle) = value.cast::<SessionHandle>() {
-                    return Some(handle.get().io.clone());
+                    return Route::Session(handle.get().io.clone());
                 }
             }
         }
     }
-    DEFAULT_IO.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    match DEFAULT_IO.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        Some(io) => Route::Session(io),
+        None => Route::Original,
+    }
 }
 
 /// `str(s)` for any Python str, lone surrogates included (they become U+FFFD).
@@ -247,14 +274,14 @@ pub struct OutputStream {
 }
 
 impl OutputStream {
-    fn route(&self, py: Python<'_>, text: &str) -> PyResult<bool> {
-        match current_io(py) {
-            Some(io) => {
-                io.write(py, self.name, text);
-                Ok(true)
-            }
-            None => Ok(false),
+    /// Sends `text` to the session it belongs to; false if it belongs to none.
+    fn route(&self, py: Python<'_>, text: &str) -> bool {
+        match route(py) {
+            Route::Session(io) => io.write(py, self.name, text),
+            Route::Nowhere => {}
+            Route::Original => return false,
         }
+        true
     }
 }
 
@@ -262,7 +289,7 @@ impl OutputStream {
 impl OutputStream {
     fn write(&self, py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let text = text_of(s)?;
-        if self.route(py, &text)? {
+        if self.route(py, &text) {
             return Ok(text.chars().count().into_pyobject(py)?.into_any().unbind());
         }
         let original = self.original.bind(py);
@@ -270,6 +297,15 @@ impl OutputStream {
             return Ok(text.chars().count().into_pyobject(py)?.into_any().unbind());
         }
         Ok(original.call_method1("write", (s,))?.unbind())
+    }
+
+    /// Closing from a session (`exit()` closes stdin, for one) must not close the
+    /// program's own stream.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        match route(py) {
+            Route::Original => close_original(self.original.bind(py)),
+            _ => Ok(()),
+        }
     }
 
     fn writelines(&self, py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -280,7 +316,7 @@ impl OutputStream {
     }
 
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        if current_io(py).is_some() {
+        if !matches!(route(py), Route::Original) {
             // The writer thread sends output as soon as it is queued.
             return Ok(());
         }
@@ -291,19 +327,21 @@ impl OutputStream {
         Ok(())
     }
 
+    /// The local REPL's session is the terminal; a remote session is not.
     fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
-        match current_io(py) {
-            Some(io) if !io.any_thread_waits => Ok(false),
-            _ => delegate_bool(self.original.bind(py), "isatty"),
+        match route(py) {
+            Route::Session(io) if io.any_thread_waits => delegate_bool(self.original.bind(py), "isatty"),
+            Route::Original => delegate_bool(self.original.bind(py), "isatty"),
+            _ => Ok(false),
         }
     }
 
     /// No descriptor while routed to a session: what goes through it must go through the
     /// session, in order (`input()` would otherwise read the terminal behind its back).
     fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match current_io(py) {
-            Some(_) => Err(unsupported(py, "fileno")),
-            None => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+        match route(py) {
+            Route::Original => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+            _ => Err(unsupported(py, "fileno")),
         }
     }
 
@@ -406,7 +444,7 @@ impl BinaryOutput {
                 .extract()?,
         };
         let n = bytes.len();
-        if current_io(py).is_none() {
+        if matches!(route(py), Route::Original) {
             let original = stream.original.bind(py);
             if !original.is_none() {
                 original
@@ -428,7 +466,7 @@ impl BinaryOutput {
             *carry = rest;
             text
         };
-        stream.route(py, &text)?;
+        stream.route(py, &text);
         Ok(n)
     }
 
@@ -462,8 +500,10 @@ pub struct InputStream {
 impl InputStream {
     #[pyo3(signature = (size=-1))]
     fn readline(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
-        let Some(io) = current_io(py) else {
-            return Ok(self.original.bind(py).call_method1("readline", (size,))?.unbind());
+        let io = match route(py) {
+            Route::Session(io) => io,
+            Route::Nowhere => return Ok(PyString::new(py, "").into_any().unbind()),
+            Route::Original => return Ok(self.original.bind(py).call_method1("readline", (size,))?.unbind()),
         };
         let line = match io.read_line(py, "", false) {
             Ok(mut line) => {
@@ -478,7 +518,7 @@ impl InputStream {
 
     #[pyo3(signature = (size=-1))]
     fn read(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
-        if current_io(py).is_none() {
+        if matches!(route(py), Route::Original) {
             return Ok(self.original.bind(py).call_method1("read", (size,))?.unbind());
         }
         let mut all = String::new();
@@ -491,6 +531,14 @@ impl InputStream {
             all.push_str(&line);
         }
         Ok(PyString::new(py, &all).into_any().unbind())
+    }
+
+    /// See `OutputStream.close`: `exit()` in a session closes `sys.stdin`.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        match route(py) {
+            Route::Original => close_original(self.original.bind(py)),
+            _ => Ok(()),
+        }
     }
 
     #[pyo3(signature = (hint=-1))]
@@ -515,19 +563,21 @@ impl InputStream {
         Ok(if line.bind(py).len()? == 0 { None } else { Some(line) })
     }
 
+    /// The local REPL's session is the terminal; a remote session is not.
     fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
-        match current_io(py) {
-            Some(io) if !io.any_thread_waits => Ok(false),
-            _ => delegate_bool(self.original.bind(py), "isatty"),
+        match route(py) {
+            Route::Session(io) if io.any_thread_waits => delegate_bool(self.original.bind(py), "isatty"),
+            Route::Original => delegate_bool(self.original.bind(py), "isatty"),
+            _ => Ok(false),
         }
     }
 
     /// No descriptor while routed to a session: what goes through it must go through the
     /// session, in order (`input()` would otherwise read the terminal behind its back).
     fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match current_io(py) {
-            Some(_) => Err(unsupported(py, "fileno")),
-            None => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+        match route(py) {
+            Route::Original => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
+            _ => Err(unsupported(py, "fileno")),
         }
     }
 
@@ -562,6 +612,13 @@ impl InputStream {
     fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
         Ok(self.original.bind(py).getattr(name)?.unbind())
     }
+}
+
+fn close_original(original: &Bound<'_, PyAny>) -> PyResult<()> {
+    if !original.is_none() {
+        original.call_method0("close")?;
+    }
+    Ok(())
 }
 
 fn delegate_bool(original: &Bound<'_, PyAny>, method: &str) -> PyResult<bool> {

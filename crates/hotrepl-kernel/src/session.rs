@@ -19,6 +19,10 @@ pub trait Executor: Send + Sync {
     fn interrupt(&self, py: Python<'_>, session: &Arc<Session>, abandon: bool) -> InterruptOutcome;
     /// The client is gone (or asked to shut down).
     fn close(&self, py: Python<'_>, session: &Arc<Session>, reason: CloseReason);
+    /// Whether the calling thread is (still) the one serving the session's connection.
+    fn serves_on_this_thread(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

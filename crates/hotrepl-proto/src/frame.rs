@@ -68,10 +68,105 @@ pub fn write_frame<W: Write>(w: &mut W, payload: &[u8]) -> io::Result<()> {
     w.write_all(&encode_frame(payload))
 }
 
-/// Reads whole frames from a (preferably buffered) reader.
+/// Cuts frames out of bytes as they arrive, without doing any I/O itself: a blocking
+/// reader and a non-blocking one can share it (and its partial frame).
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    start: usize,
+    max: usize,
+}
+
+impl FrameDecoder {
+    pub fn new(max: usize) -> Self {
+        FrameDecoder {
+            buf: Vec::new(),
+            start: 0,
+            max,
+        }
+    }
+
+    /// Room to read into: at least `min` free bytes at the end of the buffer.
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > (1 << 16) {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let len = self.buf.len();
+        self.buf.resize(len + min, 0);
+        &mut self.buf[len..]
+    }
+
+    /// Keeps `n` of the bytes just read into [`FrameDecoder::spare`] (and drops the rest).
+    pub fn filled(&mut self, n: usize, asked: usize) {
+        let new_len = self.buf.len() - asked + n;
+        self.buf.truncate(new_len);
+    }
+
+    /// Bytes still missing from the frame being received (0 if its length is not known yet).
+    pub fn missing(&self) -> usize {
+        let avail = &self.buf[self.start..];
+        if avail.len() < LEN_BYTES {
+            return 0;
+        }
+        let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+        (LEN_BYTES + len.min(self.max)).saturating_sub(avail.len())
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The next complete frame, if one has fully arrived. An oversized length prefix is an
+    /// error as soon as the prefix itself has arrived.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        let avail = &self.buf[self.start..];
+        if avail.len() < LEN_BYTES {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+        if len > self.max {
+            return Err(FrameError::Oversized { len, max: self.max });
+        }
+        if avail.len() < LEN_BYTES + len {
+            return Ok(None);
+        }
+        let frame = avail[LEN_BYTES..LEN_BYTES + len].to_vec();
+        self.start += LEN_BYTES + len;
+        Ok(Some(frame))
+    }
+
+    /// What end of stream means here: clean between frames, truncated inside one.
+    pub fn at_eof(&self) -> Result<Option<Vec<u8>>, FrameError> {
+        match self.pending() {
+            0 => Ok(None),
+            n if n < LEN_BYTES => Err(FrameError::Truncated {
+                expected: LEN_BYTES,
+                got: n,
+            }),
+            n => {
+                let avail = &self.buf[self.start..];
+                let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+                Err(FrameError::Truncated {
+                    expected: len,
+                    got: n - LEN_BYTES,
+                })
+            }
+        }
+    }
+}
+
+/// How much to read at a time when nothing says more is needed.
+const READ_CHUNK: usize = 8192;
+
+/// Reads whole frames from a blocking reader (it buffers; no BufReader needed).
 pub struct FrameReader<R> {
     inner: R,
-    max: usize,
+    decoder: FrameDecoder,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -80,53 +175,50 @@ impl<R: Read> FrameReader<R> {
     }
 
     pub fn with_max(inner: R, max: usize) -> Self {
-        FrameReader { inner, max }
+        FrameReader {
+            inner,
+            decoder: FrameDecoder::new(max),
+        }
     }
 
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }
 
-    pub fn into_inner(self) -> R {
-        self.inner
+    /// The reader and the decoder with whatever it has buffered.
+    pub fn into_parts(self) -> (R, FrameDecoder) {
+        (self.inner, self.decoder)
     }
 
     /// The next frame's payload; `Ok(None)` when the stream ends cleanly between frames.
     pub fn read_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let mut prefix = [0u8; LEN_BYTES];
-        let got = read_full(&mut self.inner, &mut prefix)?;
-        if got == 0 {
-            return Ok(None);
-        }
-        if got < LEN_BYTES {
-            return Err(FrameError::Truncated {
-                expected: LEN_BYTES,
-                got,
-            });
-        }
-        let len = u32::from_be_bytes(prefix) as usize;
-        if len > self.max {
-            return Err(FrameError::Oversized { len, max: self.max });
-        }
-        let mut payload = vec![0u8; len];
-        let got = read_full(&mut self.inner, &mut payload)?;
-        if got < len {
-            return Err(FrameError::Truncated { expected: len, got });
-        }
-        Ok(Some(payload))
+        read_frame_with(&mut self.decoder, |buf| self.inner.read(buf))
     }
 }
 
-/// Like `read_exact`, but reports how much arrived before end of stream.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Reads (with `read`, blocking) until `decoder` has a whole frame, or the stream ends.
+pub fn read_frame_with(
+    decoder: &mut FrameDecoder,
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+) -> Result<Option<Vec<u8>>, FrameError> {
+    loop {
+        if let Some(frame) = decoder.next_frame()? {
+            return Ok(Some(frame));
+        }
+        let want = decoder.missing().max(READ_CHUNK);
+        let n = loop {
+            match read(decoder.spare(want)) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => decoder.filled(0, want),
+                Err(e) => {
+                    decoder.filled(0, want);
+                    return Err(e.into());
+                }
+            }
+        };
+        decoder.filled(n, want);
+        if n == 0 {
+            return decoder.at_eof();
         }
     }
-    Ok(filled)
 }

@@ -116,3 +116,39 @@ fn timestamps_are_iso8601_utc() {
     assert_eq!(format_utc(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
     assert_eq!(format_utc(1_795_296_061, 123_456), "2026-11-21T21:21:01.123456Z");
 }
+
+#[test]
+fn decoder_cuts_frames_from_pieces_as_they_arrive() {
+    use hotrepl_proto::frame::FrameDecoder;
+    let mut wire = Vec::new();
+    push_frame(&mut wire, b"one");
+    push_frame(&mut wire, b"two!");
+    let mut d = FrameDecoder::new(1024);
+    let mut frames = Vec::new();
+    for byte in wire {
+        let spare = d.spare(1);
+        spare[0] = byte;
+        d.filled(1, 1);
+        while let Some(f) = d.next_frame().unwrap() {
+            frames.push(f);
+        }
+    }
+    assert_eq!(frames, [b"one".to_vec(), b"two!".to_vec()]);
+    assert_eq!(d.pending(), 0);
+    assert!(d.at_eof().unwrap().is_none());
+
+    let mut d = FrameDecoder::new(16);
+    d.spare(4).copy_from_slice(&100u32.to_be_bytes());
+    assert!(matches!(
+        d.next_frame(),
+        Err(FrameError::Oversized { len: 100, max: 16 })
+    ));
+
+    let mut d = FrameDecoder::new(1024);
+    let mut partial = encode_frame(b"abcdef");
+    partial.truncate(6);
+    let n = partial.len();
+    d.spare(n).copy_from_slice(&partial);
+    assert!(d.next_frame().unwrap().is_none());
+    assert!(matches!(d.at_eof(), Err(FrameError::Truncated { expected: 6, got: 2 })));
+}

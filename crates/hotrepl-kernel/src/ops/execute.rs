@@ -58,15 +58,16 @@ pub fn begin(
     };
     let outbox = session.io.outbox();
     session.io.set_parent(Some(&execution.header));
-    // Sent by the writer thread while the cell starts, so clients learn at once that it runs.
-    outbox.post_content(
+    // They leave with the cell's first output or its reply: announcing every cell at once
+    // would cost a thread wake-up (and a client read) even for `1+1`.
+    outbox.queue_content(
         Status {
             execution_state: ExecutionState::Busy,
         },
         Some(&execution.header),
     );
     if !request.silent {
-        outbox.post_content(
+        outbox.queue_content(
             ExecuteInput {
                 code: request.code.clone(),
                 execution_count: count,

@@ -75,7 +75,8 @@ fn incomplete(indent: String) -> IsCompleteReply {
 /// indented line does not count as a block.
 fn open_block_indent(py: Python<'_>, code: &str) -> PyResult<Option<String>> {
     let last = code.rsplit('\n').next().unwrap_or("");
-    if last.trim().is_empty() {
+    // One line that compiles starts at column 0 (indented, it would not compile).
+    if last.trim().is_empty() || !code.contains('\n') {
         return Ok(None);
     }
     let tokenize = py.import("tokenize")?;

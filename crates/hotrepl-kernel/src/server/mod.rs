@@ -1,0 +1,580 @@
+//! The server a program starts with `hotrepl.start()`: it listens on a Unix socket in the
+//! user's runtime directory (or, when asked, on TCP with a token), and gives each client a
+//! session with a thread of its own.
+//!
+//! Threads: one accept thread per server, asleep in `poll(2)` on the listener and a wake-up
+//! pipe (how `stop()` ends it); one thread per session, which reads its client and runs its
+//! plain code; one writer thread per session for output; and the process's watcher. None
+//! of them polls, so an idle server costs no CPU.
+
+mod auth;
+mod discovery;
+mod peer;
+pub mod rundir;
+
+use std::io;
+use std::net::{IpAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use hotrepl_proto::HeaderSource;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::connection::{self, Connection, Requests};
+use crate::exec::attached::AttachedExecutor;
+use crate::exec::host_loop::LoopSource;
+use crate::line_mode::{self, LineReader};
+use crate::local::{random_id, user_name};
+use crate::ops::kernel_info;
+use crate::outbox::{Encoding, Outbox};
+use crate::output::{self, SessionIo};
+use crate::reader::RequestReader;
+use crate::session::{CloseReason, Session};
+use crate::socket::Socket;
+use crate::threads;
+
+enum Listener {
+    Unix { listener: UnixListener, path: PathBuf },
+    Tcp { listener: TcpListener, token: Vec<u8> },
+}
+
+impl Listener {
+    fn fd(&self) -> RawFd {
+        match self {
+            Listener::Unix { listener, .. } => listener.as_raw_fd(),
+            Listener::Tcp { listener, .. } => listener.as_raw_fd(),
+        }
+    }
+}
+
+/// What a server's threads share.
+struct Shared {
+    address: String,
+    token: Option<String>,
+    listener: Mutex<Option<Listener>>,
+    /// Writing a byte here wakes the accept thread to stop it.
+    wake: (OwnedFd, OwnedFd),
+    namespace: Option<Py<PyDict>>,
+    loops: Arc<LoopSource>,
+    connections: Mutex<Vec<Weak<Connection>>>,
+    record: Option<PathBuf>,
+    program: String,
+    owner_pid: u32,
+    stopped: AtomicBool,
+    sessions_opened: AtomicU64,
+}
+
+/// Every server started in this process, for `stop_all` (at exit) and fork handling.
+static SERVERS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
+
+/// A running server (what `hotrepl.start()` returns).
+#[pyclass(module = "hotrepl._native", frozen)]
+pub struct Server {
+    shared: Option<Arc<Shared>>,
+}
+
+#[pymethods]
+impl Server {
+    /// Where it listens: a socket path or `tcp://host:port` (None when disabled).
+    #[getter]
+    fn address(&self) -> Option<String> {
+        self.shared.as_ref().map(|s| s.address.clone())
+    }
+
+    /// The token a TCP client needs (None for a Unix socket).
+    #[getter]
+    fn token(&self) -> Option<String> {
+        self.shared.as_ref().and_then(|s| s.token.clone())
+    }
+
+    /// True until stopped (False when HOTREPL_DISABLE made `start()` a no-op).
+    #[getter]
+    fn running(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| !s.stopped.load(Ordering::SeqCst))
+    }
+
+    /// Stops listening and ends every session (their clients are told the program left).
+    fn stop(&self, py: Python<'_>) {
+        if let Some(shared) = &self.shared {
+            shared.stop(py);
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.shared {
+            Some(s) if !s.stopped.load(Ordering::SeqCst) => format!("<hotrepl.Server listening on {}>", s.address),
+            Some(s) => format!("<hotrepl.Server stopped, was {}>", s.address),
+            None => "<hotrepl.Server disabled by HOTREPL_DISABLE>".into(),
+        }
+    }
+}
+
+/// `hotrepl.start(...)`: see the Python package for the documented signature.
+#[pyfunction]
+#[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None))]
+pub fn start(
+    py: Python<'_>,
+    namespace: Option<Bound<'_, PyDict>>,
+    r#loop: Option<Bound<'_, PyAny>>,
+    path: Option<PathBuf>,
+    tcp: Option<(String, u16)>,
+    token: Option<String>,
+) -> PyResult<Server> {
+    if std::env::var_os("HOTREPL_DISABLE").is_some_and(|v| !v.is_empty() && v != "0") {
+        return Ok(Server { shared: None });
+    }
+    if path.is_some() && tcp.is_some() {
+        return Err(PyValueError::new_err("give path= (a Unix socket) or tcp=, not both"));
+    }
+    kernel_info::init(py)?;
+    let sys = py.import("sys")?;
+    let program = sys
+        .getattr("argv")?
+        .extract::<Vec<String>>()
+        .map(|a| a.join(" "))
+        .unwrap_or_default();
+    let loops = Arc::new(LoopSource::from_start(py, r#loop)?);
+    let dir = rundir::runtime_dir().map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let pid = std::process::id();
+
+    let (listener, address, shown_token) = match tcp {
+        Some((host, port)) => bind_tcp(&host, port, token)?,
+        None => {
+            let path = path.unwrap_or_else(|| discovery::free_name(&dir, pid, "sock"));
+            let listener = bind_unix(&path)
+                .map_err(|e| PyOSError::new_err(format!("cannot listen on {}: {e}", path.display())))?;
+            let address = path.display().to_string();
+            (Listener::Unix { listener, path }, address, None)
+        }
+    };
+    let record = discovery::Record {
+        pid,
+        address: address.clone(),
+        program: program.clone(),
+        python: kernel_info::reply().language_info.version,
+        token: shown_token.clone(),
+    };
+    let record = discovery::write(&dir, &record).ok();
+
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two new fds that we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(PyOSError::new_err(io::Error::last_os_error().to_string()));
+    }
+    // SAFETY: both fds were just created.
+    let wake = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let shared = Arc::new(Shared {
+        address,
+        token: shown_token,
+        listener: Mutex::new(Some(listener)),
+        wake,
+        namespace: namespace.map(Bound::unbind),
+        loops,
+        connections: Mutex::new(Vec::new()),
+        record,
+        program,
+        owner_pid: pid,
+        stopped: AtomicBool::new(false),
+        sessions_opened: AtomicU64::new(0),
+    });
+    register_process_hooks(py)?;
+    let accepting = shared.clone();
+    threads::spawn_io("hotrepl-accept", move || accepting.accept_loop())
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the accept thread: {e}")))?;
+    SERVERS.lock().unwrap_or_else(|e| e.into_inner()).push(shared.clone());
+    Ok(Server { shared: Some(shared) })
+}
+
+/// Binds the socket (replacing a stale one left by a dead process) and makes it 0600.
+fn bind_unix(path: &PathBuf) -> io::Result<UnixListener> {
+    let listener = match UnixListener::bind(path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another process is serving there",
+                ));
+            }
+            std::fs::remove_file(path)?;
+            UnixListener::bind(path)?
+        }
+        Err(e) => return Err(e),
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+fn bind_tcp(host: &str, port: u16, token: Option<String>) -> PyResult<(Listener, String, Option<String>)> {
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| PyValueError::new_err(format!("cannot resolve {host}: {e}")))?
+        .next()
+        .ok_or_else(|| PyValueError::new_err(format!("cannot resolve {host}")))?;
+    let loopback = match addr.ip() {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        IpAddr::V6(ip) => ip.is_loopback(),
+    };
+    let (token, shown) = match token {
+        Some(t) if t.is_empty() => return Err(PyValueError::new_err("the token must not be empty")),
+        Some(t) => (t, None),
+        None if loopback => {
+            let t = random_id();
+            (t.clone(), Some(t))
+        }
+        None => {
+            return Err(PyValueError::new_err(format!(
+                "refusing to serve TCP on {addr} without a token: anyone who can reach it could run code \
+                 as this user. Pass token=..., bind to 127.0.0.1, or forward the Unix socket over SSH."
+            )))
+        }
+    };
+    let listener = TcpListener::bind(addr).map_err(|e| PyOSError::new_err(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let address = format!("tcp://{local}");
+    let shown = shown.or_else(|| None);
+    Ok((
+        Listener::Tcp {
+            listener,
+            token: token.into_bytes(),
+        },
+        address,
+        shown,
+    ))
+}
+
+impl Shared {
+    fn accept_loop(self: Arc<Self>) {
+        let Some(listen_fd) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Listener::fd)
+        else {
+            return;
+        };
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: listen_fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.wake.0.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfd entries; blocks until one is ready.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                continue; // EINTR
+            }
+            if fds[1].revents != 0 || self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let accepted = {
+                let listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+                match listener.as_ref() {
+                    Some(Listener::Unix { listener, .. }) => listener.accept().map(|(s, _)| Socket::Unix(s)),
+                    Some(Listener::Tcp { listener, .. }) => listener.accept().map(|(s, _)| {
+                        let _ = s.set_nodelay(true);
+                        Socket::Tcp(s)
+                    }),
+                    None => return,
+                }
+            };
+            let socket = match accepted {
+                Ok(s) => s,
+                Err(_) => continue, // the client gave up before we took it (or out of fds)
+            };
+            let shared = self.clone();
+            // A thread that runs user code: not signal-blocked (see `threads`).
+            let _ = threads::spawn_worker("hotrepl-session", move || shared.serve_client(socket));
+        }
+    }
+
+    fn token(&self) -> Option<Vec<u8>> {
+        match self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(Listener::Tcp { token, .. }) => Some(token.clone()),
+            _ => None,
+        }
+    }
+
+    /// The whole life of one client, on its own thread.
+    fn serve_client(self: Arc<Self>, mut socket: Socket) {
+        let number = self.sessions_opened.fetch_add(1, Ordering::Relaxed) + 1;
+        let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
+        let who = match self.admit(&mut socket, number, &headers) {
+            Ok(who) => who,
+            Err(Refusal { log, tell }) => {
+                if let Some(tell) = tell {
+                    let _ = socket.send_all(tell.as_bytes());
+                }
+                socket.shutdown();
+                if let Some(log) = log {
+                    Python::try_attach(|py| log_event(py, "warning", &log));
+                }
+                return;
+            }
+        };
+        let conn = Python::try_attach(|py| self.open_session(py, socket, headers, who.clone(), number)).flatten();
+        let Some(conn) = conn else { return };
+        finish_session(&conn, conn.serve());
+    }
+
+    /// Who the client is, and whether it may in (and how it talks).
+    fn admit(&self, socket: &mut Socket, number: u64, headers: &HeaderSource) -> Result<Client, Refusal> {
+        match socket {
+            Socket::Unix(stream) => {
+                let cred =
+                    peer::peer_cred(stream).map_err(|e| Refusal::log(format!("could not identify a client: {e}")))?;
+                if !peer::is_allowed(&cred) {
+                    return Err(Refusal {
+                        log: Some(format!(
+                            "refused a connection from uid {} (pid {}) on {}: only uid {} or root may attach",
+                            cred.uid,
+                            cred.pid,
+                            self.address,
+                            rundir::euid()
+                        )),
+                        tell: Some("hotrepl: permission denied: only the owner of this process may attach\n".into()),
+                    });
+                }
+                let who = format!("uid {} (pid {})", cred.uid, cred.pid);
+                socket
+                    .send_all(line_mode::greeting(number, &self.program).as_bytes())
+                    .map_err(|_| Refusal::quiet())?;
+                let mut first = [0u8; 1];
+                // SAFETY: peeking one byte into a local buffer.
+                let n = unsafe { libc::recv(socket.as_raw_fd(), first.as_mut_ptr().cast(), 1, libc::MSG_PEEK) };
+                if n <= 0 {
+                    return Err(Refusal::quiet());
+                }
+                if first[0] == hotrepl_proto::handshake::MAGIC[0] {
+                    connection::handshake(socket, headers).map_err(|_| Refusal::quiet())?;
+                    Ok(Client { who, lines: false })
+                } else {
+                    Ok(Client { who, lines: true })
+                }
+            }
+            Socket::Tcp(stream) => {
+                let who = stream
+                    .peer_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| "an unknown address".into());
+                if let Err(e) = connection::handshake(socket, headers) {
+                    return Err(Refusal {
+                        log: Some(format!("refused a TCP connection from {who}: {e}")),
+                        tell: Some(format!(
+                            "hotrepl: this port speaks the hotrepl protocol and needs a token: hotrepl attach tcp://{} --token ...\n",
+                            self.address.trim_start_matches("tcp://")
+                        )),
+                    });
+                }
+                Ok(Client { who, lines: false })
+            }
+        }
+    }
+
+    fn open_session(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        socket: Socket,
+        headers: Arc<HeaderSource>,
+        client: Client,
+        number: u64,
+    ) -> Option<Arc<Connection>> {
+        let write_half = socket.try_clone().ok()?;
+        let mut reader = RequestReader::new(socket.try_clone().ok()?);
+        if let Some(token) = self.token() {
+            if let Err(e) = py.detach(|| auth::authenticate(&mut reader, &write_half, &headers, &token)) {
+                log_event(
+                    py,
+                    "warning",
+                    &format!("refused a TCP connection from {}: {e}", client.who),
+                );
+                socket.shutdown();
+                return None;
+            }
+        }
+        let encoding = if client.lines { Encoding::Text } else { Encoding::Frames };
+        let outbox = Outbox::new(write_half, headers, encoding);
+        let io = SessionIo::new(outbox.clone(), false);
+        let executor = AttachedExecutor::new(self.loops.clone());
+        let globals = match &self.namespace {
+            Some(ns) => ns.clone_ref(py),
+            None => py.import("__main__").ok()?.dict().unbind(),
+        };
+        let session = Session::new(io, globals, None, executor.clone());
+        let requests = if client.lines {
+            Requests::Lines(LineReader::new(socket))
+        } else {
+            Requests::Frames(reader)
+        };
+        let label = format!("session {number} ({}) on {}", client.who, self.address);
+        let conn = Connection::new(session.clone(), requests, label);
+        executor.set_connection(&conn);
+        if let Err(e) = output::install(py).and_then(|_| executor.become_worker(py, &session)) {
+            e.print(py);
+            return None;
+        }
+        output::context_session_started();
+        let writer = outbox.clone();
+        if threads::spawn_io("hotrepl-writer", move || writer.run_writer()).is_err() {
+            return None;
+        }
+        self.connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(&conn));
+        log_event(py, "info", &format!("{} opened", conn.label()));
+        Some(conn)
+    }
+
+    fn stop(&self, py: Python<'_>) {
+        if self.stopped.swap(true, Ordering::SeqCst) || self.owner_pid != std::process::id() {
+            return;
+        }
+        let byte = 1u8;
+        // SAFETY: one byte from a valid buffer to our own pipe.
+        unsafe {
+            libc::write(self.wake.1.as_raw_fd(), (&byte as *const u8).cast(), 1);
+        }
+        if let Some(Listener::Unix { path, .. }) = self.listener.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(record) = &self.record {
+            let _ = std::fs::remove_file(record);
+        }
+        let connections: Vec<Arc<Connection>> = self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect();
+        for conn in connections {
+            conn.end(py, CloseReason::ClientGone);
+            let outbox = conn.session.io.outbox();
+            outbox.flush();
+            outbox.close();
+        }
+        // With no server left, the program gets its own sys.stdout and friends back.
+        let servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+        if servers.iter().all(|s| s.stopped.load(Ordering::SeqCst)) {
+            drop(servers);
+            if let Err(e) = output::uninstall(py) {
+                e.print(py);
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Client {
+    who: String,
+    lines: bool,
+}
+
+struct Refusal {
+    log: Option<String>,
+    tell: Option<String>,
+}
+
+impl Refusal {
+    fn log(message: String) -> Refusal {
+        Refusal {
+            log: Some(message),
+            tell: None,
+        }
+    }
+
+    fn quiet() -> Refusal {
+        Refusal { log: None, tell: None }
+    }
+}
+
+/// After a session's thread stops serving: logs the end and lets the session go. A thread
+/// that stopped because its stuck cell was abandoned (None) leaves quietly.
+pub fn finish_session(conn: &Arc<Connection>, reason: Option<CloseReason>) {
+    let Some(reason) = reason else { return };
+    conn.session.io.outbox().close();
+    output::context_session_ended();
+    let why = match reason {
+        CloseReason::Shutdown => "ended by the client",
+        CloseReason::ClientGone => "closed",
+    };
+    Python::try_attach(|py| log_event(py, "info", &format!("{} {why}", conn.label())));
+}
+
+/// Logs through `logging.getLogger("hotrepl")`: the program's own logging decides where it
+/// goes (hotrepl adds no handler).
+fn log_event(py: Python<'_>, level: &str, message: &str) {
+    let logged = py
+        .import("logging")
+        .and_then(|logging| logging.call_method1("getLogger", ("hotrepl",)))
+        .and_then(|logger| logger.call_method1(level, ("hotrepl: %s", message)));
+    if let Err(e) = logged {
+        e.print(py);
+    }
+}
+
+/// Stops every server of this process (registered to run at exit).
+#[pyfunction]
+pub fn stop_all(py: Python<'_>) {
+    let servers: Vec<Arc<Shared>> = SERVERS.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+    for server in servers {
+        server.stop(py);
+    }
+}
+
+/// In a forked child: the parent's servers are not ours. Close their sockets (without
+/// touching the parent's files) and forget them; the child may start its own.
+#[pyfunction]
+pub fn after_fork_in_child() {
+    let Ok(mut servers) = SERVERS.try_lock() else { return };
+    for server in servers.drain(..) {
+        server.stopped.store(true, Ordering::SeqCst);
+        if let Ok(mut listener) = server.listener.try_lock() {
+            if let Some(l) = listener.take() {
+                // SAFETY: closing the inherited listener; `forget` keeps Drop from closing
+                // the same number again later.
+                unsafe { libc::close(l.fd()) };
+                std::mem::forget(l);
+            }
+        }
+        if let Ok(connections) = server.connections.try_lock() {
+            for conn in connections.iter().filter_map(Weak::upgrade) {
+                conn.forget_after_fork();
+            }
+        }
+        std::mem::forget(server);
+    }
+}
+
+static HOOKS: std::sync::Once = std::sync::Once::new();
+
+fn register_process_hooks(py: Python<'_>) -> PyResult<()> {
+    let mut result = Ok(());
+    HOOKS.call_once(|| {
+        result = (|| {
+            let module = py.import("hotrepl._native")?;
+            py.import("atexit")?
+                .call_method1("register", (module.getattr("stop_all")?,))?;
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("after_in_child", module.getattr("after_fork_in_child")?)?;
+            py.import("os")?.call_method("register_at_fork", (), Some(&kwargs))?;
+            Ok(())
+        })();
+    });
+    result
+}
