@@ -145,6 +145,11 @@ impl CellRun {
         }
     }
 
+    /// Whether any piece of the cell awaits (it then runs on an event loop as a whole).
+    pub fn awaits(&self, py: Python<'_>) -> bool {
+        self.cell.pieces.iter().any(|p| code_flags(p.code.bind(py)).is_ok_and(|f| f & CO_COROUTINE != 0))
+    }
+
     /// Runs pieces until one awaits or the cell ends. User code runs inside this call.
     pub fn start(&mut self, py: Python<'_>) -> Step {
         self.advance(py)

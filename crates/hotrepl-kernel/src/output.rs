@@ -682,3 +682,34 @@ pub fn uninstall(py: Python<'_>) -> PyResult<()> {
     }
     Ok(())
 }
+
+static ORIGINAL_GETPASS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Points `getpass.getpass` at the session (asking its client, without echo) for calls made
+/// in a session; everywhere else it is the original, which reads the program's terminal.
+pub fn patch_getpass(py: Python<'_>) -> PyResult<()> {
+    let module = py.import("getpass")?;
+    let current = module.getattr("getpass")?;
+    if ORIGINAL_GETPASS.get(py).is_some_and(|orig| !orig.bind(py).is(&current)) {
+        return Ok(()); // already ours (or replaced by the program since: leave it alone)
+    }
+    let original = ORIGINAL_GETPASS.get_or_init(py, || current.unbind()).clone_ref(py);
+    let ours = pyo3::types::PyCFunction::new_closure(
+        py,
+        Some(c"getpass"),
+        Some(c"Prompt for a password, with echo turned off (in a hotrepl session: at its client)."),
+        move |args: &Bound<'_, pyo3::types::PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>| -> PyResult<Py<PyAny>> {
+            let py = args.py();
+            let prompt = match (args.get_item(0), kwargs.and_then(|k| k.get_item("prompt").ok().flatten())) {
+                (Ok(p), _) | (_, Some(p)) => p.extract::<String>()?,
+                _ => "Password: ".to_owned(),
+            };
+            match route(py) {
+                Route::Session(io) => Ok(PyString::new(py, &io.read_line(py, &prompt, true)?).into_any().unbind()),
+                Route::Nowhere => Err(PyEOFError::new_err(())),
+                Route::Original => Ok(original.bind(py).call(args, kwargs)?.unbind()),
+            }
+        },
+    )?;
+    module.setattr("getpass", ours)
+}

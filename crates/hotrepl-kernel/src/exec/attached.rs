@@ -24,7 +24,8 @@ use pyo3::PyTypeInfo;
 
 use super::host_loop::LoopSource;
 use super::watcher;
-use crate::cell::Step;
+use super::on_loop::LoopCell;
+use crate::cell::{CellRun, Step};
 use crate::connection::Connection;
 use crate::ops::execute::{self, Execution, Outcome};
 use crate::output;
@@ -64,33 +65,25 @@ struct Running {
 enum Phase {
     /// Plain code runs in the worker thread.
     Plain,
-    /// Waiting for a task on an event loop; None until the task exists.
-    Awaiting {
-        event_loop: Py<PyAny>,
-        task: Option<Py<PyAny>>,
-        completion: Arc<Completion>,
-    },
+    /// The cell awaits, so it runs on an event loop; the worker waits for `completion`.
+    OnLoop { cell: Arc<LoopCell>, completion: Arc<Completion> },
     /// Between pieces, in hotrepl's own code.
     Between,
 }
 
-/// Where a task's outcome is handed to the waiting worker.
+/// Where a cell run on a loop hands its result to the waiting worker.
 struct Completion {
-    result: Mutex<Option<PyResult<Py<PyAny>>>>,
+    result: Mutex<Option<PyResult<Option<Py<PyAny>>>>>,
     abandoned: AtomicBool,
     done: Condvar,
 }
 
 impl Completion {
     fn new() -> Arc<Completion> {
-        Arc::new(Completion {
-            result: Mutex::new(None),
-            abandoned: AtomicBool::new(false),
-            done: Condvar::new(),
-        })
+        Arc::new(Completion { result: Mutex::new(None), abandoned: AtomicBool::new(false), done: Condvar::new() })
     }
 
-    fn complete(&self, result: PyResult<Py<PyAny>>) {
+    fn complete(&self, result: PyResult<Option<Py<PyAny>>>) {
         *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         self.done.notify_all();
     }
@@ -101,8 +94,8 @@ impl Completion {
         self.done.notify_all();
     }
 
-    /// Blocks (call it without the GIL) until the outcome is in; None if abandoned.
-    fn wait(&self) -> Option<PyResult<Py<PyAny>>> {
+    /// Blocks (call it without the GIL) until the result is in; None if abandoned.
+    fn wait(&self) -> Option<PyResult<Option<Py<PyAny>>>> {
         let mut result = self.result.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(r) = result.take() {
@@ -200,20 +193,15 @@ impl AttachedExecutor {
             let _ = watcher::watch(conn);
         }
 
-        let mut step = self.plain(py, |py| run.start(py));
-        let result = loop {
-            match step {
-                Step::Done(result) => break result,
-                Step::Await(coro) => {
-                    let outcome = match self.await_task(py, coro) {
-                        Some(outcome) => outcome,
-                        None => return, // abandoned while waiting
-                    };
-                    if abandoned.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    step = self.plain(py, |py| run.resume(py, outcome));
-                }
+        let result = if run.awaits(py) {
+            match self.run_on_loop(py, run) {
+                Some(result) => result,
+                None => return, // abandoned while waiting
+            }
+        } else {
+            match self.plain(py, |py| run.start(py)) {
+                Step::Done(result) => result,
+                Step::Await(_) => unreachable!("a cell without await never awaits"),
             }
         };
 
@@ -267,78 +255,23 @@ impl AttachedExecutor {
         }
     }
 
-    /// Runs `coro` as a task on the right loop and waits for it, without the GIL. None if
+    /// Runs an awaiting cell on the right loop and waits for it, without the GIL. None if
     /// the cell was abandoned meanwhile.
-    fn await_task(&self, py: Python<'_>, coro: Py<PyAny>) -> Option<PyResult<Py<PyAny>>> {
+    fn run_on_loop(&self, py: Python<'_>, run: CellRun) -> Option<PyResult<Option<Py<PyAny>>>> {
         let event_loop = match self.loop_for_cell(py) {
             Ok(l) => l,
             Err(e) => return Some(Err(e)),
         };
         let completion = Completion::new();
-        self.set_phase(Phase::Awaiting {
-            event_loop: event_loop.clone_ref(py),
-            task: None,
-            completion: completion.clone(),
-        });
-        let me = self.me.clone();
         let done = completion.clone();
-        let start = PyCFunction::new_closure(
-            py,
-            None,
-            None,
-            move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
-                let py = args.py();
-                let Some(me) = me.upgrade() else { return };
-                if let Err(e) = me.start_task(py, coro.clone_ref(py), &done) {
-                    done.complete(Err(e));
-                }
-            },
-        );
-        // call_soon_threadsafe copies this thread's context into the callback, and the task
-        // copies it from there: the cell's tasks keep printing to this session.
-        let scheduled = start.and_then(|cb| event_loop.bind(py).call_method1("call_soon_threadsafe", (cb,)));
-        if let Err(e) = scheduled {
+        let cell = LoopCell::new(event_loop, run, Box::new(move |_py, result| done.complete(result)));
+        self.set_phase(Phase::OnLoop { cell: cell.clone(), completion: completion.clone() });
+        // From this thread, whose context holds the session: the cell and the tasks it
+        // creates keep printing to this session.
+        if let Err(e) = cell.start(py, true) {
             return Some(Err(e));
         }
         py.detach(|| completion.wait())
-    }
-
-    /// On the event loop's thread: creates the cell's task (cancelled at once if an
-    /// interrupt came first) and arranges for its outcome to reach the worker.
-    fn start_task(&self, py: Python<'_>, coro: Py<PyAny>, completion: &Arc<Completion>) -> PyResult<()> {
-        let task = py_attr_create_task(py, &coro)?;
-        let cancel_now = {
-            let mut st = self.state();
-            match st.running.as_mut() {
-                Some(Running {
-                    phase: Phase::Awaiting { task: slot, .. },
-                    interrupts,
-                    ..
-                }) => {
-                    *slot = Some(task.clone().unbind());
-                    *interrupts > 0
-                }
-                _ => true,
-            }
-        };
-        let done = completion.clone();
-        let callback = PyCFunction::new_closure(
-            py,
-            None,
-            None,
-            move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
-                let result = args
-                    .get_item(0)
-                    .and_then(|task| task.call_method0("result"))
-                    .map(Bound::unbind);
-                done.complete(result);
-            },
-        )?;
-        task.call_method1("add_done_callback", (callback,))?;
-        if cancel_now {
-            task.call_method0("cancel")?;
-        }
-        Ok(())
     }
 
     fn loop_for_cell(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -363,7 +296,7 @@ impl AttachedExecutor {
         };
         running.abandoned.store(true, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Phase::Awaiting { completion, .. } = &running.phase {
+        if let Phase::OnLoop { completion, .. } = &running.phase {
             completion.abandon();
         }
         session.io.cancel_input(py, InputCancel::Eof);
@@ -379,14 +312,11 @@ impl AttachedExecutor {
             return InterruptOutcome::Abandoned;
         };
         let started = threads::spawn_worker("hotrepl-session", move || {
-            let Some(session) =
-                Python::try_attach(|py| me.become_worker(py, &conn.session).map(|_| conn.session.clone()).ok())
-                    .flatten()
-            else {
-                return;
-            };
-            drop(session);
-            crate::server::finish_session(&conn, conn.serve());
+            Python::try_attach(|py| {
+                if me.become_worker(py, &conn.session).is_ok() {
+                    crate::server::finish_session(&conn, conn.serve());
+                }
+            });
         });
         if started.is_err() {
             if let Some(conn) = self.connection() {
@@ -397,9 +327,6 @@ impl AttachedExecutor {
     }
 }
 
-fn py_attr_create_task<'py>(py: Python<'py>, coro: &Py<PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    crate::pycache::py_attr!(py, "asyncio", "ensure_future")?.call1((coro.bind(py),))
-}
 
 fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
     crate::pycache::py_attr!(py, "asyncio", "CancelledError")
@@ -481,18 +408,10 @@ impl Executor for AttachedExecutor {
                     ffi::PyThreadState_SetAsyncExc(running.thread as _, exc.as_ptr());
                 }
             }
-            Phase::Awaiting {
-                event_loop,
-                task: Some(task),
-                ..
-            } => {
-                let l = event_loop.bind(py);
-                if let Ok(cancel) = task.bind(py).getattr("cancel") {
-                    let _ = l.call_method1("call_soon_threadsafe", (cancel,));
-                }
+            Phase::OnLoop { cell, .. } => {
+                // Cancelled, never KeyboardInterrupt: its code runs on the program's thread.
+                let _ = cell.cancel(py);
             }
-            // The task is not created yet; `start_task` sees the interrupt and cancels it.
-            Phase::Awaiting { task: None, .. } => {}
             // In hotrepl's own code between pieces: nothing to interrupt there. The user can
             // press Ctrl-C again once the next piece runs.
             Phase::Between => {}

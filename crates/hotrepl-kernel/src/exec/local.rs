@@ -11,15 +11,14 @@
 //! thread is, which also frees it from a background task that hogs it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use hotrepl_proto::{ExecuteRequest, Header};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
-use pyo3::types::{PyCFunction, PyTuple};
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
-use crate::cell::{CellRun, Step};
+use super::on_loop::LoopCell;
 use crate::ops::execute::{self, Execution, Outcome};
 use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
 
@@ -30,8 +29,6 @@ pub struct LocalKernel {
     /// answers before asyncio is even imported) wait in the queue.
     event_loop: OnceLock<Py<PyAny>>,
     state: Mutex<State>,
-    /// True while the cell's plain code runs inside our call (not as a task).
-    sync_running: AtomicBool,
     exit_code: Mutex<Option<i32>>,
     main_thread: libc::pthread_t,
 }
@@ -53,9 +50,7 @@ struct Job {
 struct Running {
     session: Arc<Session>,
     execution: Execution,
-    /// Taken out while it runs, so no lock is held around user code.
-    run: Option<CellRun>,
-    task: Option<Py<PyAny>>,
+    cell: Arc<LoopCell>,
     interrupts: u32,
 }
 
@@ -66,7 +61,6 @@ impl LocalKernel {
             me: me.clone(),
             event_loop: OnceLock::new(),
             state: Mutex::new(State::default()),
-            sync_running: AtomicBool::new(false),
             exit_code: Mutex::new(None),
             // SAFETY: pthread_self has no preconditions.
             main_thread: unsafe { libc::pthread_self() },
@@ -160,18 +154,6 @@ impl LocalKernel {
         Ok(())
     }
 
-    /// Python callable that runs `f` with this kernel on the loop.
-    fn callback<'py>(
-        self: &Arc<Self>,
-        py: Python<'py>,
-        f: fn(&Arc<LocalKernel>, Python<'_>, &Bound<'_, PyTuple>),
-    ) -> PyResult<Bound<'py, PyCFunction>> {
-        let this = self.clone();
-        PyCFunction::new_closure(py, None, None, move |args: &Bound<'_, PyTuple>, _kwargs| {
-            f(&this, args.py(), args);
-        })
-    }
-
     fn schedule_next(self: &Arc<Self>, py: Python<'_>, from_other_thread: bool) {
         let Some(event_loop) = self.event_loop(py) else {
             return;
@@ -188,9 +170,13 @@ impl LocalKernel {
         } else {
             "call_soon"
         };
-        let scheduled = self
-            .callback(py, |k, py, _| k.run_next(py))
-            .and_then(|cb| event_loop.call_method1(method, (cb,)));
+        let me = self.me.clone();
+        let run_next = PyCFunction::new_closure(py, None, None, move |_a: &Bound<'_, PyTuple>, _k: Option<&Bound<'_, PyDict>>| {
+            if let Some(kernel) = me.upgrade() {
+                kernel.run_next(_a.py());
+            }
+        });
+        let scheduled = run_next.and_then(|cb| event_loop.call_method1(method, (cb,)));
         if let Err(e) = scheduled {
             self.state().scheduled = false;
             e.print(py);
@@ -209,49 +195,26 @@ impl LocalKernel {
                 None => return,
             }
         };
+        let Some(event_loop) = self.event_loop(py) else { return };
         let (execution, run) = execute::begin(py, &job.session, job.header, &job.request);
-        match run {
-            None => self.schedule_next(py, false),
-            Some(run) => {
-                self.state().current = Some(Running {
-                    session: job.session,
-                    execution,
-                    run: Some(run),
-                    task: None,
-                    interrupts: 0,
-                });
-                self.drive(py, None);
+        let Some(run) = run else {
+            self.schedule_next(py, false);
+            return;
+        };
+        let me = self.me.clone();
+        let cell = LoopCell::new(event_loop.clone().unbind(), run, Box::new(move |py, result| {
+            if let Some(kernel) = me.upgrade() {
+                kernel.finish_current(py, result);
             }
+        }));
+        self.state().current = Some(Running { session: job.session, execution, cell: cell.clone(), interrupts: 0 });
+        if let Err(e) = cell.start(py, false) {
+            self.finish_current(py, Err(e));
         }
     }
 
-    /// Runs the current cell up to its next await (or its end).
-    fn drive(self: &Arc<Self>, py: Python<'_>, awaited: Option<PyResult<Py<PyAny>>>) {
-        let Some(mut run) = self.state().current.as_mut().and_then(|c| c.run.take()) else {
-            return;
-        };
-        self.sync_running.store(true, Ordering::SeqCst);
-        let step = match awaited {
-            None => run.start(py),
-            Some(outcome) => run.resume(py, outcome),
-        };
-        self.sync_running.store(false, Ordering::SeqCst);
-        let result = match step {
-            Step::Await(coro) => match self.start_task(py, coro) {
-                Ok(task) => {
-                    if let Some(current) = self.state().current.as_mut() {
-                        current.run = Some(run);
-                        current.task = Some(task);
-                    }
-                    return;
-                }
-                Err(e) => Err(e),
-            },
-            Step::Done(result) => result,
-        };
-        let Some(running) = self.state().current.take() else {
-            return;
-        };
+    fn finish_current(self: &Arc<Self>, py: Python<'_>, result: PyResult<Option<Py<PyAny>>>) {
+        let Some(running) = self.state().current.take() else { return };
         let outcome = match result {
             Ok(value) => Outcome::Value(value),
             Err(e) if running.interrupts > 0 && is_cancelled_error(py, &e) => Outcome::Interrupted,
@@ -264,56 +227,30 @@ impl LocalKernel {
         self.schedule_next(py, false);
     }
 
-    fn start_task(self: &Arc<Self>, py: Python<'_>, coro: Py<PyAny>) -> PyResult<Py<PyAny>> {
-        let event_loop = self
-            .event_loop(py)
-            .ok_or_else(|| PyRuntimeError::new_err("the event loop is not running"))?;
-        let task = event_loop.call_method1("create_task", (coro,))?;
-        let done = self.callback(py, |k, py, args| {
-            let outcome = args
-                .get_item(0)
-                .and_then(|task| task.call_method0("result"))
-                .map(Bound::unbind);
-            if let Some(current) = k.state().current.as_mut() {
-                current.task = None;
-            }
-            k.drive(py, Some(outcome));
-        })?;
-        task.call_method1("add_done_callback", (done,))?;
-        Ok(task.unbind())
-    }
-
     /// The kernel's SIGINT handler (runs in the main thread, between bytecodes).
     pub fn on_sigint(&self, py: Python<'_>) -> PyResult<()> {
-        if self.sync_running.load(Ordering::SeqCst) {
-            return Err(PyKeyboardInterrupt::new_err(()));
-        }
-        let (task, interrupts) = {
+        let (cell, interrupts) = {
             let mut st = self.state();
             match st.current.as_mut() {
                 None => return Ok(()),
                 Some(c) => {
                     c.interrupts += 1;
-                    (c.task.as_ref().map(|t| t.clone_ref(py)), c.interrupts)
+                    (c.cell.clone(), c.interrupts)
                 }
             }
         };
-        let Some(task) = task else {
+        if cell.running_plain_code() {
+            return Err(PyKeyboardInterrupt::new_err(()));
+        }
+        let Some(task) = cell.task(py) else {
             // Between pieces of the cell, inside our own calls: it lands there as the cell's error.
             return Err(PyKeyboardInterrupt::new_err(()));
         };
-        let Some(event_loop) = self.event_loop(py) else {
-            return Ok(());
-        };
-        let running = py.import("asyncio")?.call_method1("current_task", (event_loop,))?;
+        let running = py.import("asyncio")?.call_method1("current_task", (cell.event_loop().bind(py),))?;
         if running.is(task.bind(py)) || (interrupts > 1 && !running.is_none()) {
             return Err(PyKeyboardInterrupt::new_err(()));
         }
-        // Through the loop's self-pipe: the loop is usually asleep in select(), which a
-        // plain call_soon would not wake until its timeout.
-        let cancel = task.bind(py).getattr("cancel")?;
-        event_loop.call_method1("call_soon_threadsafe", (cancel,))?;
-        Ok(())
+        cell.cancel(py)
     }
 }
 

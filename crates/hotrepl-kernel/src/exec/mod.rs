@@ -6,4 +6,5 @@
 pub mod attached;
 pub mod host_loop;
 pub mod local;
+pub mod on_loop;
 pub mod watcher;

@@ -133,6 +133,9 @@ pub fn start(
         return Err(PyValueError::new_err("give path= (a Unix socket) or tcp=, not both"));
     }
     kernel_info::init(py)?;
+    // `threading` records the thread that first imports it as the main thread: that must
+    // not be a session's thread.
+    py.import("threading")?;
     let sys = py.import("sys")?;
     let program = sys
         .getattr("argv")?
@@ -326,9 +329,13 @@ impl Shared {
                 return;
             }
         };
-        let conn = Python::try_attach(|py| self.open_session(py, socket, headers, who.clone(), number)).flatten();
-        let Some(conn) = conn else { return };
-        finish_session(&conn, conn.serve());
+        // One attachment for the thread's whole life: the session's context variable lives
+        // in this thread state, and the cell's tasks copy it from there.
+        Python::try_attach(|py| {
+            if let Some(conn) = self.open_session(py, socket, headers, who, number) {
+                finish_session(&conn, conn.serve());
+            }
+        });
     }
 
     /// Who the client is, and whether it may in (and how it talks).
@@ -423,7 +430,10 @@ impl Shared {
         let label = format!("session {number} ({}) on {}", client.who, self.address);
         let conn = Connection::new(session.clone(), requests, label);
         executor.set_connection(&conn);
-        if let Err(e) = output::install(py).and_then(|_| executor.become_worker(py, &session)) {
+        if let Err(e) = output::install(py)
+            .and_then(|_| output::patch_getpass(py))
+            .and_then(|_| executor.become_worker(py, &session))
+        {
             e.print(py);
             return None;
         }

@@ -1,0 +1,179 @@
+"""Host programs for the attach tests: real Python processes that call `hotrepl.start()`
+and then do what a program does (an asyncio app with a ticker, a sync loop, threads)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from protocol import Client
+
+# A ticker task every 10 ms whose longest gap between ticks is kept, so tests can see
+# whether a session ever stalled the program's loop.
+ASYNCIO_APP = """
+import asyncio, time
+ticks = 0
+max_gap = 0.0
+def report():
+    return "original"
+async def ticker():
+    global ticks, max_gap
+    last = time.monotonic()
+    reported = None
+    while True:
+        await asyncio.sleep(0.01)
+        now = time.monotonic()
+        max_gap = max(max_gap, now - last)
+        last = now
+        ticks += 1
+        if report() != reported:
+            reported = report()
+            print("REPORT", reported, flush=True)
+async def main():
+    global app_loop, ticker_task
+    app_loop = asyncio.get_running_loop()
+    ticker_task = asyncio.create_task(ticker())
+    print("LOOP RUNNING", flush=True)
+    await asyncio.Event().wait()
+{runner}
+"""
+
+SYNC_APP = """
+import time
+counter = 0
+print("LOOP RUNNING", flush=True)
+while True:
+    counter += 1
+    time.sleep(0.01)
+"""
+
+
+class Host:
+    """A program that called `hotrepl.start(**start_args)` before running `body`."""
+
+    def __init__(self, workdir: Path, body: str, start_args: str = "", env: dict | None = None, python: str = sys.executable):
+        self.runtime_dir = workdir / f"run-{os.getpid()}-{time.monotonic_ns()}"
+        self.runtime_dir.mkdir(mode=0o700)
+        inherited = {k: v for k, v in os.environ.items() if k != "HOTREPL_DISABLE"}
+        self.env = {**inherited, "XDG_RUNTIME_DIR": str(self.runtime_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
+        script = workdir / f"host-{time.monotonic_ns()}.py"
+        script.write_text(
+            "import hotrepl\n"
+            f"server = hotrepl.start({start_args})\n"
+            "print('ADDRESS', server.address, flush=True)\n"
+            "print('TOKEN', server.token, flush=True)\n" + textwrap.dedent(body)
+        )
+        self.proc = subprocess.Popen([python, str(script)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.address = self._read_line("ADDRESS")
+        self.token = self._read_line("TOKEN")
+        self.output: list[str] = []
+
+    def _read_line(self, key: str) -> str:
+        line = self.proc.stdout.readline()
+        if not line.startswith(key + " "):
+            rest = line + self.proc.stdout.read() if self.proc.poll() is not None else line
+            raise RuntimeError(f"host did not start: {rest}\n{self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+        return line.split(" ", 1)[1].strip()
+
+    def wait_for_output(self, text: str, timeout: float = 10.0) -> None:
+        """Reads the host's stdout until a line contains `text`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"host never printed {text!r}; got {self.output!r}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def connect(self, handshake: bool = True) -> Client:
+        if self.address.startswith("tcp://"):
+            host, port = self.address[len("tcp://"):].rsplit(":", 1)
+            sock = socket.create_connection((host.strip("[]"), int(port)))
+        else:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(self.address)
+        return Client(sock, handshake=handshake)
+
+    def line_client(self) -> "LineClient":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(self.address)
+        return LineClient(sock)
+
+    def threads(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def cpu_ticks(self) -> int:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+class LineClient:
+    """Someone typing into `nc -U`."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.sock.settimeout(10)
+        self.greeting = self.read_until(">>> ")
+
+    def read_until(self, end: str, timeout: float = 10.0) -> str:
+        data = b""
+        deadline = time.monotonic() + timeout
+        while not data.decode(errors="replace").endswith(end):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {end!r} after {data!r}")
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError(f"closed after {data!r}")
+            data += chunk
+        return data.decode()
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode())
+
+    def run(self, line: str) -> str:
+        """Types one line; returns what came back before the next prompt."""
+        self.send(line + "\n")
+        out = self.read_until(">>> ")
+        return out[: -len(">>> ")]
+
+
+def asyncio_app(runner: str = "asyncio.run(main())") -> str:
+    return ASYNCIO_APP.format(runner=runner)
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
