@@ -4,7 +4,10 @@ JSON Jupyter message. Tests use it to speak to kernels byte by byte."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import socket
 import struct
 import time
@@ -45,6 +48,21 @@ class Client:
             self._fill()
         theirs, self.buffer = self.buffer[:12], self.buffer[12:]
         assert theirs[:8] == MAGIC, theirs
+
+    def authenticate(self, token: str) -> dict:
+        """The client's half of the TCP token handshake; returns the server's auth_result
+        (its proof already checked when it says ok)."""
+        challenge = self.recv()
+        assert challenge["header"]["msg_type"] == "auth_challenge", challenge
+        server_nonce = bytes.fromhex(challenge["content"]["nonce"])
+        client_nonce = os.urandom(32)
+        proof = hmac.new(token.encode(), b"hotrepl-auth-v1 client" + server_nonce + client_nonce, hashlib.sha256)
+        self.send("auth_response", {"nonce": client_nonce.hex(), "proof": proof.hexdigest()})
+        result = self.recv()["content"]
+        if result["ok"]:
+            expected = hmac.new(token.encode(), b"hotrepl-auth-v1 server" + client_nonce + server_nonce, hashlib.sha256)
+            assert hmac.compare_digest(expected.hexdigest(), result["proof"]), "the server does not hold the token"
+        return result
 
     def _fill(self) -> None:
         data = self.sock.recv(1 << 16)

@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -147,7 +146,10 @@ impl CellRun {
 
     /// Whether any piece of the cell awaits (it then runs on an event loop as a whole).
     pub fn awaits(&self, py: Python<'_>) -> bool {
-        self.cell.pieces.iter().any(|p| code_flags(p.code.bind(py)).is_ok_and(|f| f & CO_COROUTINE != 0))
+        self.cell
+            .pieces
+            .iter()
+            .any(|p| code_flags(p.code.bind(py)).is_ok_and(|f| f & CO_COROUTINE != 0))
     }
 
     /// Runs pieces until one awaits or the cell ends. User code runs inside this call.
@@ -201,10 +203,5 @@ fn eval<'py>(
     locals: Option<&Py<PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let locals = locals.unwrap_or(globals);
-    // SAFETY: the code object and both dicts are alive for the call; PyEval_EvalCode
-    // returns a new reference or NULL with an exception set.
-    unsafe {
-        let result = ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), locals.as_ptr());
-        Bound::from_owned_ptr_or_err(py, result)
-    }
+    crate::unwind::eval_code(py, code.bind(py), globals.bind(py), locals.bind(py))
 }

@@ -17,6 +17,7 @@ mod session;
 mod socket;
 mod threads;
 mod traceback;
+mod unwind;
 
 use pyo3::prelude::*;
 

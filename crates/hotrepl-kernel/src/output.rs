@@ -19,6 +19,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use crate::outbox::{Outbox, Pressure};
 use crate::pycache::py_attr;
+use crate::unwind;
 
 /// One session's end of the I/O routing: where its output goes and how it asks for input.
 pub struct SessionIo {
@@ -77,7 +78,7 @@ impl SessionIo {
             return Err(PyEOFError::new_err("the hotrepl client is gone"));
         }
         let lock = py.import("_thread")?.call_method0("allocate_lock")?;
-        lock.call_method0("acquire")?;
+        unwind::call_method(&lock, "acquire", ())?;
         let pending = Arc::new(PendingInput {
             lock: lock.clone().unbind(),
             answer: Mutex::new(None),
@@ -99,7 +100,7 @@ impl SessionIo {
             },
             parent.as_ref(),
         );
-        let waited = lock.call_method0("acquire");
+        let waited = unwind::call_method(&lock, "acquire", ());
         self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
         waited?;
         let answer = pending.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -296,7 +297,7 @@ impl OutputStream {
         if original.is_none() {
             return Ok(text.chars().count().into_pyobject(py)?.into_any().unbind());
         }
-        Ok(original.call_method1("write", (s,))?.unbind())
+        Ok(unwind::call_method(original, "write", (s,))?.unbind())
     }
 
     /// Closing from a session (`exit()` closes stdin, for one) must not close the
@@ -322,7 +323,7 @@ impl OutputStream {
         }
         let original = self.original.bind(py);
         if !original.is_none() {
-            original.call_method0("flush")?;
+            unwind::call_method(original, "flush", ())?;
         }
         Ok(())
     }
@@ -447,9 +448,7 @@ impl BinaryOutput {
         if matches!(route(py), Route::Original) {
             let original = stream.original.bind(py);
             if !original.is_none() {
-                original
-                    .getattr("buffer")?
-                    .call_method1("write", (PyBytes::new(py, &bytes),))?;
+                unwind::call_method(&original.getattr("buffer")?, "write", (PyBytes::new(py, &bytes),))?;
             }
             return Ok(n);
         }
@@ -503,7 +502,7 @@ impl InputStream {
         let io = match route(py) {
             Route::Session(io) => io,
             Route::Nowhere => return Ok(PyString::new(py, "").into_any().unbind()),
-            Route::Original => return Ok(self.original.bind(py).call_method1("readline", (size,))?.unbind()),
+            Route::Original => return Ok(unwind::call_method(self.original.bind(py), "readline", (size,))?.unbind()),
         };
         let line = match io.read_line(py, "", false) {
             Ok(mut line) => {
@@ -519,7 +518,7 @@ impl InputStream {
     #[pyo3(signature = (size=-1))]
     fn read(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
         if matches!(route(py), Route::Original) {
-            return Ok(self.original.bind(py).call_method1("read", (size,))?.unbind());
+            return Ok(unwind::call_method(self.original.bind(py), "read", (size,))?.unbind());
         }
         let mut all = String::new();
         loop {
@@ -698,9 +697,14 @@ pub fn patch_getpass(py: Python<'_>) -> PyResult<()> {
         py,
         Some(c"getpass"),
         Some(c"Prompt for a password, with echo turned off (in a hotrepl session: at its client)."),
-        move |args: &Bound<'_, pyo3::types::PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>| -> PyResult<Py<PyAny>> {
+        move |args: &Bound<'_, pyo3::types::PyTuple>,
+              kwargs: Option<&Bound<'_, pyo3::types::PyDict>>|
+              -> PyResult<Py<PyAny>> {
             let py = args.py();
-            let prompt = match (args.get_item(0), kwargs.and_then(|k| k.get_item("prompt").ok().flatten())) {
+            let prompt = match (
+                args.get_item(0),
+                kwargs.and_then(|k| k.get_item("prompt").ok().flatten()),
+            ) {
                 (Ok(p), _) | (_, Some(p)) => p.extract::<String>()?,
                 _ => "Password: ".to_owned(),
             };

@@ -38,6 +38,25 @@ impl Socket {
         Ok(())
     }
 
+    /// Closes after a refusal. What the client already sent is read and dropped first:
+    /// closing with unread input would reset the connection, and the client could lose
+    /// the message that says why it was refused.
+    pub fn close_discarding_input(&self) {
+        // SAFETY: plain socket calls on our own fd, reading into a local buffer.
+        unsafe {
+            libc::shutdown(self.as_raw_fd(), libc::SHUT_WR);
+            let mut sink = [0u8; 4096];
+            while libc::recv(
+                self.as_raw_fd(),
+                sink.as_mut_ptr().cast(),
+                sink.len(),
+                libc::MSG_DONTWAIT,
+            ) > 0
+            {}
+        }
+        self.shutdown();
+    }
+
     /// Ends both directions, waking any thread blocked reading this socket.
     pub fn shutdown(&self) {
         let _ = match self {

@@ -23,8 +23,8 @@ use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use pyo3::PyTypeInfo;
 
 use super::host_loop::LoopSource;
-use super::watcher;
 use super::on_loop::LoopCell;
+use super::watcher;
 use crate::cell::{CellRun, Step};
 use crate::connection::Connection;
 use crate::ops::execute::{self, Execution, Outcome};
@@ -66,7 +66,10 @@ enum Phase {
     /// Plain code runs in the worker thread.
     Plain,
     /// The cell awaits, so it runs on an event loop; the worker waits for `completion`.
-    OnLoop { cell: Arc<LoopCell>, completion: Arc<Completion> },
+    OnLoop {
+        cell: Arc<LoopCell>,
+        completion: Arc<Completion>,
+    },
     /// Between pieces, in hotrepl's own code.
     Between,
 }
@@ -80,7 +83,11 @@ struct Completion {
 
 impl Completion {
     fn new() -> Arc<Completion> {
-        Arc::new(Completion { result: Mutex::new(None), abandoned: AtomicBool::new(false), done: Condvar::new() })
+        Arc::new(Completion {
+            result: Mutex::new(None),
+            abandoned: AtomicBool::new(false),
+            done: Condvar::new(),
+        })
     }
 
     fn complete(&self, result: PyResult<Option<Py<PyAny>>>) {
@@ -265,7 +272,10 @@ impl AttachedExecutor {
         let completion = Completion::new();
         let done = completion.clone();
         let cell = LoopCell::new(event_loop, run, Box::new(move |_py, result| done.complete(result)));
-        self.set_phase(Phase::OnLoop { cell: cell.clone(), completion: completion.clone() });
+        self.set_phase(Phase::OnLoop {
+            cell: cell.clone(),
+            completion: completion.clone(),
+        });
         // From this thread, whose context holds the session: the cell and the tasks it
         // creates keep printing to this session.
         if let Err(e) = cell.start(py, true) {
@@ -326,7 +336,6 @@ impl AttachedExecutor {
         InterruptOutcome::Abandoned
     }
 }
-
 
 fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
     crate::pycache::py_attr!(py, "asyncio", "CancelledError")

@@ -171,11 +171,16 @@ impl LocalKernel {
             "call_soon"
         };
         let me = self.me.clone();
-        let run_next = PyCFunction::new_closure(py, None, None, move |_a: &Bound<'_, PyTuple>, _k: Option<&Bound<'_, PyDict>>| {
-            if let Some(kernel) = me.upgrade() {
-                kernel.run_next(_a.py());
-            }
-        });
+        let run_next = PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |_a: &Bound<'_, PyTuple>, _k: Option<&Bound<'_, PyDict>>| {
+                if let Some(kernel) = me.upgrade() {
+                    kernel.run_next(_a.py());
+                }
+            },
+        );
         let scheduled = run_next.and_then(|cb| event_loop.call_method1(method, (cb,)));
         if let Err(e) = scheduled {
             self.state().scheduled = false;
@@ -202,19 +207,30 @@ impl LocalKernel {
             return;
         };
         let me = self.me.clone();
-        let cell = LoopCell::new(event_loop.clone().unbind(), run, Box::new(move |py, result| {
-            if let Some(kernel) = me.upgrade() {
-                kernel.finish_current(py, result);
-            }
-        }));
-        self.state().current = Some(Running { session: job.session, execution, cell: cell.clone(), interrupts: 0 });
+        let cell = LoopCell::new(
+            event_loop.clone().unbind(),
+            run,
+            Box::new(move |py, result| {
+                if let Some(kernel) = me.upgrade() {
+                    kernel.finish_current(py, result);
+                }
+            }),
+        );
+        self.state().current = Some(Running {
+            session: job.session,
+            execution,
+            cell: cell.clone(),
+            interrupts: 0,
+        });
         if let Err(e) = cell.start(py, false) {
             self.finish_current(py, Err(e));
         }
     }
 
     fn finish_current(self: &Arc<Self>, py: Python<'_>, result: PyResult<Option<Py<PyAny>>>) {
-        let Some(running) = self.state().current.take() else { return };
+        let Some(running) = self.state().current.take() else {
+            return;
+        };
         let outcome = match result {
             Ok(value) => Outcome::Value(value),
             Err(e) if running.interrupts > 0 && is_cancelled_error(py, &e) => Outcome::Interrupted,
@@ -246,7 +262,9 @@ impl LocalKernel {
             // Between pieces of the cell, inside our own calls: it lands there as the cell's error.
             return Err(PyKeyboardInterrupt::new_err(()));
         };
-        let running = py.import("asyncio")?.call_method1("current_task", (cell.event_loop().bind(py),))?;
+        let running = py
+            .import("asyncio")?
+            .call_method1("current_task", (cell.event_loop().bind(py),))?;
         if running.is(task.bind(py)) || (interrupts > 1 && !running.is_none()) {
             return Err(PyKeyboardInterrupt::new_err(()));
         }

@@ -47,7 +47,11 @@ impl LoopCell {
     /// calling thread's context (asyncio copies it), and so do the cell's tasks.
     pub fn start(&self, py: Python<'_>, from_other_thread: bool) -> PyResult<()> {
         let cb = self.callback(py, |cell, py, _| cell.drive(py, None))?;
-        let method = if from_other_thread { "call_soon_threadsafe" } else { "call_soon" };
+        let method = if from_other_thread {
+            "call_soon_threadsafe"
+        } else {
+            "call_soon"
+        };
         self.event_loop.bind(py).call_method1(method, (cb,))?;
         Ok(())
     }
@@ -59,7 +63,11 @@ impl LoopCell {
 
     /// The task the cell is awaiting, if any.
     pub fn task(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|t| t.clone_ref(py))
+        self.task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|t| t.clone_ref(py))
     }
 
     /// Cancels the task the cell awaits, from any thread, through the loop's self-pipe (a
@@ -68,23 +76,36 @@ impl LoopCell {
         self.cancel_requested.store(true, Ordering::SeqCst);
         if let Some(task) = self.task(py) {
             let cancel = task.bind(py).getattr("cancel")?;
-            self.event_loop.bind(py).call_method1("call_soon_threadsafe", (cancel,))?;
+            self.event_loop
+                .bind(py)
+                .call_method1("call_soon_threadsafe", (cancel,))?;
         }
         Ok(())
     }
 
-    fn callback<'py>(&self, py: Python<'py>, f: fn(&Arc<LoopCell>, Python<'_>, &Bound<'_, PyTuple>)) -> PyResult<Bound<'py, PyCFunction>> {
+    fn callback<'py>(
+        &self,
+        py: Python<'py>,
+        f: fn(&Arc<LoopCell>, Python<'_>, &Bound<'_, PyTuple>),
+    ) -> PyResult<Bound<'py, PyCFunction>> {
         let me = self.me.clone();
-        PyCFunction::new_closure(py, None, None, move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
-            if let Some(cell) = me.upgrade() {
-                f(&cell, args.py(), args);
-            }
-        })
+        PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| {
+                if let Some(cell) = me.upgrade() {
+                    f(&cell, args.py(), args);
+                }
+            },
+        )
     }
 
     /// Runs the cell up to its next await (or its end).
     fn drive(self: &Arc<Self>, py: Python<'_>, awaited: Option<PyResult<Py<PyAny>>>) {
-        let Some(mut run) = self.run.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let Some(mut run) = self.run.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
         self.plain_running.store(true, Ordering::SeqCst);
         let step = match awaited {
             None => run.start(py),
@@ -107,7 +128,10 @@ impl LoopCell {
     fn start_task(self: &Arc<Self>, py: Python<'_>, coro: Py<PyAny>) -> PyResult<()> {
         let task = self.event_loop.bind(py).call_method1("create_task", (coro,))?;
         let resume = self.callback(py, |cell, py, args| {
-            let outcome = args.get_item(0).and_then(|task| task.call_method0("result")).map(Bound::unbind);
+            let outcome = args
+                .get_item(0)
+                .and_then(|task| task.call_method0("result"))
+                .map(Bound::unbind);
             cell.task.lock().unwrap_or_else(|e| e.into_inner()).take();
             cell.drive(py, Some(outcome));
         })?;

@@ -322,7 +322,7 @@ impl Shared {
                 if let Some(tell) = tell {
                     let _ = socket.send_all(tell.as_bytes());
                 }
-                socket.shutdown();
+                socket.close_discarding_input();
                 if let Some(log) = log {
                     Python::try_attach(|py| log_event(py, "warning", &log));
                 }

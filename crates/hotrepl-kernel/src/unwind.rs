@@ -1,0 +1,78 @@
+//! Calls into CPython that may be the last thing a thread does. On Python 3.13 and older a
+//! non-main thread that wants the GIL back while the interpreter finalizes is ended with
+//! `pthread_exit`, a forced unwind; through Rust frames that is undefined and usually aborts
+//! the process. Where our code runs user code (a session's cell) or sits in every write of
+//! the program (`sys.stdout`), the call is declared `C-unwind` and guarded: if the unwind
+//! comes, the thread parks for good instead (what Python 3.14 does itself), and the
+//! process exits normally around it.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+#[allow(clashing_extern_declarations)]
+extern "C-unwind" {
+    #[link_name = "PyEval_EvalCode"]
+    fn eval_code_unwinding(
+        code: *mut ffi::PyObject,
+        globals: *mut ffi::PyObject,
+        locals: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
+    #[link_name = "PyObject_Call"]
+    fn call_unwinding(
+        callable: *mut ffi::PyObject,
+        args: *mut ffi::PyObject,
+        kwargs: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
+}
+
+/// Dropped only by a forced unwind: then the thread stops here, forever.
+struct ParkIfUnwound;
+
+impl Drop for ParkIfUnwound {
+    fn drop(&mut self) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// `eval(code, globals, locals)`.
+pub fn eval_code<'py>(
+    py: Python<'py>,
+    code: &Bound<'py, PyAny>,
+    globals: &Bound<'py, PyDict>,
+    locals: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let guard = ParkIfUnwound;
+    // SAFETY: all three objects are alive for the call, which returns a new reference or
+    // NULL with an exception set.
+    let result = unsafe { eval_code_unwinding(code.as_ptr(), globals.as_ptr(), locals.as_ptr()) };
+    std::mem::forget(guard);
+    // SAFETY: as above.
+    unsafe { Bound::from_owned_ptr_or_err(py, result) }
+}
+
+/// `callable(*args, **kwargs)`.
+pub fn call<'py>(
+    callable: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let guard = ParkIfUnwound;
+    let kwargs = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+    // SAFETY: live objects; returns a new reference or NULL with an exception set.
+    let result = unsafe { call_unwinding(callable.as_ptr(), args.as_ptr(), kwargs) };
+    std::mem::forget(guard);
+    // SAFETY: as above.
+    unsafe { Bound::from_owned_ptr_or_err(callable.py(), result) }
+}
+
+/// `obj.name(*args)`.
+pub fn call_method<'py, A>(obj: &Bound<'py, PyAny>, name: &str, args: A) -> PyResult<Bound<'py, PyAny>>
+where
+    A: IntoPyObject<'py, Target = PyTuple, Output = Bound<'py, PyTuple>>,
+{
+    let args = args.into_pyobject(obj.py()).map_err(Into::into)?;
+    call(&obj.getattr(name)?, &args, None)
+}
