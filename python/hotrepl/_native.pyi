@@ -28,6 +28,13 @@ def start(
     tcp: Optional[Tuple[str, int]] = None,
     token: Optional[str] = None,
 ) -> Server: ...
+class Embedded:
+    """A running embedded REPL (the ``hotrepl`` client on this terminal)."""
+
+    def wait(self) -> int:
+        """Wait for the user to leave; return the client's exit status."""
+
+def embed_start(namespace: dict[str, Any], event_loop: Optional[asyncio.AbstractEventLoop] = None) -> Embedded: ...
 def stop_all() -> None: ...
 def after_fork_in_child() -> None: ...
 def serve_local(fd: int) -> int:

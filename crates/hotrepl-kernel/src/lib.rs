@@ -2,8 +2,10 @@
 //! any program, the server that lets clients attach; sessions, cell execution, output
 //! routing and one module per request kind ([`ops`]).
 
+mod attach;
 mod cell;
 mod connection;
+mod embed;
 mod exec;
 mod line_mode;
 mod local;
@@ -29,6 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(server::stop_all, m)?)?;
     m.add_function(wrap_pyfunction!(server::after_fork_in_child, m)?)?;
     m.add_class::<server::Server>()?;
+    m.add_function(wrap_pyfunction!(embed::embed_start, m)?)?;
+    m.add_class::<embed::Embedded>()?;
     m.add_class::<output::OutputStream>()?;
     m.add_class::<output::InputStream>()?;
     Ok(())

@@ -16,8 +16,10 @@ use pyo3::PyTypeInfo;
 use crate::pycache::py_attr;
 
 pub enum LoopSource {
-    /// `start(loop=...)`.
+    /// `start(loop=...)`, or the loop `embed_async()` was awaited in.
     Given(Py<PyAny>),
+    /// No loop of the program's: `embed()` blocks the thread that would run one.
+    Private,
     /// Found at cell time; `start()` ran inside this loop if it is Some.
     Discover {
         at_start: Option<Py<PyAny>>,
@@ -51,6 +53,7 @@ impl LoopSource {
                     ))
                 }
             }
+            LoopSource::Private => Ok(None),
             LoopSource::Discover { at_start, cached } => {
                 if let Some(l) = at_start
                     .as_ref()

@@ -26,16 +26,16 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::attach;
 use crate::connection::{self, Connection, Requests};
-use crate::exec::attached::AttachedExecutor;
 use crate::exec::host_loop::LoopSource;
 use crate::line_mode::{self, LineReader};
 use crate::local::{random_id, user_name};
 use crate::ops::kernel_info;
-use crate::outbox::{Encoding, Outbox};
-use crate::output::{self, SessionIo};
+use crate::outbox::Encoding;
+use crate::output;
 use crate::reader::RequestReader;
-use crate::session::{CloseReason, Session};
+use crate::session::CloseReason;
 use crate::socket::Socket;
 use crate::threads;
 
@@ -414,34 +414,33 @@ impl Shared {
             }
         }
         let encoding = if client.lines { Encoding::Text } else { Encoding::Frames };
-        let outbox = Outbox::new(write_half, headers, encoding);
-        let io = SessionIo::new(outbox.clone(), false);
-        let executor = AttachedExecutor::new(self.loops.clone());
         let globals = match &self.namespace {
             Some(ns) => ns.clone_ref(py),
             None => py.import("__main__").ok()?.dict().unbind(),
         };
-        let session = Session::new(io, globals, None, executor.clone());
         let requests = if client.lines {
             Requests::Lines(LineReader::new(socket))
         } else {
             Requests::Frames(reader)
         };
         let label = format!("session {number} ({}) on {}", client.who, self.address);
-        let conn = Connection::new(session.clone(), requests, label);
-        executor.set_connection(&conn);
-        if let Err(e) = output::install(py)
-            .and_then(|_| output::patch_getpass(py))
-            .and_then(|_| executor.become_worker(py, &session))
-        {
-            e.print(py);
-            return None;
-        }
-        output::context_session_started();
-        let writer = outbox.clone();
-        if threads::spawn_io("hotrepl-writer", move || writer.run_writer()).is_err() {
-            return None;
-        }
+        let opened = attach::open(
+            py,
+            write_half,
+            requests,
+            encoding,
+            headers,
+            globals,
+            self.loops.clone(),
+            label,
+        );
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(e) => {
+                e.print(py);
+                return None;
+            }
+        };
         self.connections
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -1,0 +1,46 @@
+//! An attached session, put together: the connection, the session with its I/O routing,
+//! the executor, the writer thread. The calling thread becomes the session's worker (it
+//! serves the connection next). Used by the server for each client and by `embed()`.
+
+use std::sync::Arc;
+
+use hotrepl_proto::HeaderSource;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::connection::{Connection, Requests};
+use crate::exec::attached::AttachedExecutor;
+use crate::exec::host_loop::LoopSource;
+use crate::outbox::{Encoding, Outbox};
+use crate::output::{self, SessionIo};
+use crate::session::Session;
+use crate::socket::Socket;
+use crate::threads;
+
+#[allow(clippy::too_many_arguments)]
+pub fn open(
+    py: Python<'_>,
+    write_half: Socket,
+    requests: Requests,
+    encoding: Encoding,
+    headers: Arc<HeaderSource>,
+    globals: Py<PyDict>,
+    loops: Arc<LoopSource>,
+    label: String,
+) -> PyResult<Arc<Connection>> {
+    let outbox = Outbox::new(write_half, headers, encoding);
+    let io = SessionIo::new(outbox.clone(), false);
+    let executor = AttachedExecutor::new(loops);
+    let session = Session::new(io, globals, None, executor.clone());
+    let conn = Connection::new(session.clone(), requests, label);
+    executor.set_connection(&conn);
+    output::install(py)?;
+    output::patch_getpass(py)?;
+    executor.become_worker(py, &session)?;
+    output::context_session_started();
+    let writer = outbox.clone();
+    threads::spawn_io("hotrepl-writer", move || writer.run_writer())
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the session's writer: {e}")))?;
+    Ok(conn)
+}

@@ -1,0 +1,197 @@
+//! `hotrepl.embed()` and `await hotrepl.embed_async()`: a REPL on the current terminal, at
+//! this point of the program, in a namespace made of the caller's variables. The prompt is
+//! the `hotrepl` client run as a child (`hotrepl attach fd:3`) talking to a session of this
+//! process over a socket pair: the same client and session code as a remote attach.
+//!
+//! While it runs the client owns the terminal: it is made the terminal's foreground
+//! process group, so Ctrl-C reaches it (and becomes an interrupt of the running cell)
+//! instead of the program. The program gets the terminal back when the client exits.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+
+use hotrepl_proto::HeaderSource;
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::attach;
+use crate::connection::{self, Requests};
+use crate::exec::host_loop::LoopSource;
+use crate::local::{random_id, user_name};
+use crate::ops::kernel_info;
+use crate::outbox::Encoding;
+use crate::reader::RequestReader;
+use crate::socket::Socket;
+use crate::threads;
+
+/// The descriptor the client finds its end of the socket pair on.
+const CLIENT_FD: i32 = 3;
+const STDIN: i32 = 0;
+
+/// A running embedded REPL.
+#[pyclass(module = "hotrepl._native", frozen)]
+pub struct Embedded {
+    child: Mutex<Option<Child>>,
+    /// The program's process group, to hand the terminal back to.
+    foreground: Option<libc::pid_t>,
+}
+
+/// Starts the client on this terminal and a session for it in `namespace`. Cells that await
+/// run on `event_loop` (the caller's, for `embed_async`), else on a private loop.
+#[pyfunction]
+#[pyo3(signature = (namespace, event_loop=None))]
+pub fn embed_start(
+    py: Python<'_>,
+    namespace: Bound<'_, PyDict>,
+    event_loop: Option<Bound<'_, PyAny>>,
+) -> PyResult<Embedded> {
+    kernel_info::init(py)?;
+    let client = client_binary(py)?;
+    let (ours, theirs) = UnixStream::pair().map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let foreground = terminal_foreground();
+    let theirs_fd = theirs.as_raw_fd();
+    let mut command = Command::new(&client);
+    command.args(["attach", &format!("fd:{CLIENT_FD}")]);
+    let own_terminal = foreground.is_some();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(theirs_fd, CLIENT_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if own_terminal {
+                take_terminal();
+            }
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| PyOSError::new_err(format!("cannot start {}: {e}", client.display())))?;
+    drop(theirs);
+
+    let loops = Arc::new(match event_loop {
+        Some(l) => LoopSource::Given(l.unbind()),
+        None => LoopSource::Private,
+    });
+    let globals = namespace.unbind();
+    let socket = Socket::Unix(ours);
+    threads::spawn_worker("hotrepl-embed", move || serve(socket, globals, loops))
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the session thread: {e}")))?;
+    Ok(Embedded {
+        child: Mutex::new(Some(child)),
+        foreground,
+    })
+}
+
+/// The session's thread: the client is the only one ever on this socket pair.
+fn serve(mut socket: Socket, globals: Py<PyDict>, loops: Arc<LoopSource>) {
+    let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
+    if connection::handshake(&mut socket, &headers).is_err() {
+        return;
+    }
+    let (Ok(write_half), Ok(read_half)) = (socket.try_clone(), socket.try_clone()) else {
+        return;
+    };
+    Python::try_attach(|py| {
+        let requests = Requests::Frames(RequestReader::new(read_half));
+        let label = "the embedded REPL".to_owned();
+        match attach::open(
+            py,
+            write_half,
+            requests,
+            Encoding::Frames,
+            headers,
+            globals,
+            loops,
+            label,
+        ) {
+            Ok(conn) => crate::server::finish_session(&conn, conn.serve()),
+            Err(e) => e.print(py),
+        }
+    });
+}
+
+#[pymethods]
+impl Embedded {
+    /// Waits for the REPL to end (without holding the GIL); returns the client's status.
+    fn wait(&self, py: Python<'_>) -> PyResult<i32> {
+        let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut child) = child else { return Ok(0) };
+        let status = py
+            .detach(|| child.wait())
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        if let Some(pgrp) = self.foreground {
+            give_terminal_back(pgrp);
+        }
+        Ok(status.code().unwrap_or(1))
+    }
+}
+
+/// The `hotrepl` command of this installation: next to the interpreter's scripts, else on
+/// PATH.
+fn client_binary(py: Python<'_>) -> PyResult<PathBuf> {
+    let scripts: String = py
+        .import("sysconfig")?
+        .call_method1("get_path", ("scripts",))?
+        .extract()?;
+    let candidate = PathBuf::from(scripts).join("hotrepl");
+    if candidate.is_file() {
+        return Ok(candidate);
+    }
+    let which = py.import("shutil")?.call_method1("which", ("hotrepl",))?;
+    if which.is_none() {
+        return Err(PyRuntimeError::new_err(
+            "the hotrepl command is not installed (pip install hotrepl)",
+        ));
+    }
+    Ok(PathBuf::from(which.extract::<String>()?))
+}
+
+/// The terminal's foreground process group, if stdin is a terminal we are in front of.
+fn terminal_foreground() -> Option<libc::pid_t> {
+    // SAFETY: plain queries on fd 0.
+    unsafe {
+        if libc::isatty(STDIN) != 1 {
+            return None;
+        }
+        let pgrp = libc::tcgetpgrp(STDIN);
+        (pgrp == libc::getpgrp()).then_some(pgrp)
+    }
+}
+
+/// In the client, between fork and exec: a process group of its own, in front.
+fn take_terminal() {
+    // SAFETY: async-signal-safe calls; SIGTTOU is blocked around tcsetpgrp (a background
+    // group may not take the terminal otherwise) and the mask restored before exec.
+    unsafe {
+        libc::setpgid(0, 0);
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGTTOU);
+        libc::sigprocmask(libc::SIG_BLOCK, &block, &mut old);
+        libc::tcsetpgrp(STDIN, libc::getpgrp());
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
+
+/// Puts the program's process group back in front of the terminal.
+fn give_terminal_back(pgrp: libc::pid_t) {
+    // SAFETY: as in `take_terminal`; the mask is this thread's, changed only for the call.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGTTOU);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+        libc::tcsetpgrp(STDIN, pgrp);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
