@@ -5,6 +5,7 @@
 //! Python wrapper frame is involved, so tracebacks start at the user's code.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -32,9 +33,58 @@ struct Piece {
     displays: bool,
 }
 
+/// How many compiled cells are kept for when the same source comes again.
+const CACHE_SIZE: usize = 64;
+
+/// Recently compiled cells, by source and compile flags, most recent last. Cells come again
+/// (Up + Enter at a prompt, a script polling with `hotrepl exec`), and code objects are
+/// immutable, so running the same one again is the same as compiling afresh; the source
+/// stays in linecache under the name it was first compiled with.
+static COMPILED: Mutex<Vec<(String, i32, Vec<Piece>)>> = Mutex::new(Vec::new());
+
 /// Compiles `source`. `future_flags` carries `from __future__` imports between cells and
 /// is updated by this one. A SyntaxError comes back as the Err.
 pub fn compile(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult<Cell> {
+    let key_flags = *future_flags;
+    {
+        let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = cache
+            .iter()
+            .position(|(src, flags, _)| *flags == key_flags && src == source)
+        {
+            let entry = cache.remove(i);
+            let pieces = entry
+                .2
+                .iter()
+                .map(|p| Piece {
+                    code: p.code.clone_ref(py),
+                    displays: p.displays,
+                })
+                .collect();
+            cache.push(entry);
+            return Ok(Cell { pieces });
+        }
+    }
+    let cell = compile_fresh(py, source, future_flags)?;
+    if *future_flags == key_flags {
+        let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() == CACHE_SIZE {
+            cache.remove(0);
+        }
+        let pieces = cell
+            .pieces
+            .iter()
+            .map(|p| Piece {
+                code: p.code.clone_ref(py),
+                displays: p.displays,
+            })
+            .collect();
+        cache.push((source.to_owned(), key_flags, pieces));
+    }
+    Ok(cell)
+}
+
+fn compile_fresh(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult<Cell> {
     let number = NEXT_CELL.fetch_add(1, Ordering::Relaxed);
     let filename = format!("<cell {number}>");
     remember_source(py, &filename, source)?;

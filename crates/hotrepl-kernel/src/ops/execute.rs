@@ -1,13 +1,15 @@
 //! `execute_request`: run a cell. The executor decides where and when the cell runs; this
-//! module owns what is said about it — the echo before, the result or error after, the
-//! reply — so every executor reports cells the same way.
+//! module owns what is said about it — the result or error, and the reply — so every
+//! executor reports cells the same way.
+//!
+//! Jupyter also broadcasts `status` (busy, idle) and `execute_input` around each cell to all
+//! of a kernel's clients. A native connection is one client's own ordered stream, where the
+//! reply already marks the end and the code is what the client sent, so they are not sent
+//! on it; a transport serving several clients per kernel adds them.
 
 use std::sync::Arc;
 
-use hotrepl_proto::{
-    ErrorContent, ExecuteInput, ExecuteReply, ExecuteRequest, ExecuteResult, ExecutionState, Header, ReplyStatus,
-    Status,
-};
+use hotrepl_proto::{ErrorContent, ExecuteReply, ExecuteRequest, ExecuteResult, Header, ReplyStatus};
 use pyo3::exceptions::PySystemExit;
 use pyo3::prelude::*;
 use serde_json::{Map, Value};
@@ -56,25 +58,7 @@ pub fn begin(
         count,
         silent: request.silent,
     };
-    let outbox = session.io.outbox();
     session.io.set_parent(Some(&execution.header));
-    // They leave with the cell's first output or its reply: announcing every cell at once
-    // would cost a thread wake-up (and a client read) even for `1+1`.
-    outbox.queue_content(
-        Status {
-            execution_state: ExecutionState::Busy,
-        },
-        Some(&execution.header),
-    );
-    if !request.silent {
-        outbox.queue_content(
-            ExecuteInput {
-                code: request.code.clone(),
-                execution_count: count,
-            },
-            Some(&execution.header),
-        );
-    }
     let compiled = {
         let mut flags = session.future_flags().lock().unwrap_or_else(|e| e.into_inner());
         cell::compile(py, &request.code, &mut flags)
@@ -128,12 +112,6 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
     if let Some(error) = &error {
         outbox.queue_content(error.clone(), parent);
     }
-    outbox.queue_content(
-        Status {
-            execution_state: ExecutionState::Idle,
-        },
-        parent,
-    );
     let reply = ExecuteReply {
         status: if error.is_some() {
             ReplyStatus::Error
