@@ -89,22 +89,37 @@ impl LineReader {
             if let Some(item) = self.ready.pop_front() {
                 return item;
             }
+            if let Some(line) = self.next_line() {
+                self.take_line(session, line);
+                continue;
+            }
             if self.closed {
                 return Incoming::End;
             }
-            self.receive(session, 0);
+            self.receive(0);
         }
     }
 
+    /// While a cell runs: Ctrl-C, and a line if the cell waits for one in `input()`. Lines
+    /// typed ahead wait for the cell to end, as at any console.
     pub fn read_ready(&mut self, session: &Session) -> Vec<Incoming> {
         if !self.closed {
-            self.receive(session, libc::MSG_DONTWAIT);
+            self.receive(libc::MSG_DONTWAIT);
         }
-        self.ready.drain(..).collect()
+        if session.io.awaiting_input() {
+            if let Some(line) = self.next_line() {
+                self.take_line(session, line);
+            }
+        }
+        let mut out: Vec<Incoming> = self.ready.drain(..).collect();
+        if self.closed && self.buf.is_empty() {
+            out.push(Incoming::End);
+        }
+        out
     }
 
-    /// One read from the socket, then whatever requests the new bytes complete.
-    fn receive(&mut self, session: &Session, flags: i32) {
+    /// One read from the socket (an interrupt byte becomes an interrupt request at once).
+    fn receive(&mut self, flags: i32) {
         let mut chunk = [0u8; 8192];
         // SAFETY: reading into a local buffer from a socket we own.
         let n = unsafe { libc::recv(self.socket.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len(), flags) };
@@ -124,16 +139,17 @@ impl LineReader {
             self.push(InterruptRequest { abandon: false }.into());
         }
         self.buf.extend(chunk.iter().filter(|&&b| b != ETX));
-        while let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned();
-            self.take_line(session, line);
-        }
-        if self.buf.len() > MAX_LINE {
+        if self.buf.len() > MAX_LINE && !self.buf.contains(&b'\n') {
             self.ready
                 .push_back(Incoming::Invalid("line too long for line mode".into()));
             self.closed = true;
         }
+    }
+
+    fn next_line(&mut self) -> Option<String> {
+        let end = self.buf.iter().position(|&b| b == b'\n')?;
+        let line: Vec<u8> = self.buf.drain(..=end).collect();
+        Some(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned())
     }
 
     fn push(&mut self, content: Content) {

@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hotrepl_proto::{Header, InputCancel, InputReply, InputRequest, StreamName};
 use pyo3::exceptions::{PyEOFError, PyKeyboardInterrupt, PyRuntimeError, PyTypeError};
@@ -64,10 +65,13 @@ impl SessionIo {
     }
 
     pub fn write(&self, py: Python<'_>, name: StreamName, text: &str) {
-        let may_wait = self.any_thread_waits || is_bound_to_this_thread(self);
+        let own_thread = is_bound_to_this_thread(self);
+        let may_wait = self.any_thread_waits || own_thread;
         if self.outbox.push_text(name, text, may_wait) == Pressure::High && may_wait {
             let outbox = self.outbox.clone();
             py.detach(move || outbox.wait_drained());
+        } else if own_thread {
+            yield_gil_now_and_then(py);
         }
     }
 
@@ -149,6 +153,23 @@ struct ThreadBinding {
 
 thread_local! {
     static THREAD_IO: RefCell<Option<ThreadBinding>> = const { RefCell::new(None) };
+    static LAST_YIELD: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// How long a session thread that keeps printing holds the GIL at most.
+const GIL_YIELD_INTERVAL: Duration = Duration::from_millis(2);
+
+/// A session printing in a loop holds the GIL without pause (its output goes to a buffer,
+/// not a blocking write). The program's event loop needs the GIL several times per
+/// iteration and would wait the interpreter's switch interval (5 ms) each time, so the
+/// session thread lets go of it every two milliseconds while it streams.
+fn yield_gil_now_and_then(py: Python<'_>) {
+    let now = Instant::now();
+    let due = LAST_YIELD.with(|last| last.get().is_none_or(|t| now.duration_since(t) >= GIL_YIELD_INTERVAL));
+    if due {
+        py.detach(std::thread::yield_now);
+        LAST_YIELD.with(|last| last.set(Some(Instant::now())));
+    }
 }
 
 /// Makes every stream call on this thread go to `io` (a session's worker thread). Clearing
