@@ -3,13 +3,13 @@ terminals (tmux) and as real processes, with the interpreter this suite runs und
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from hosts import Host, asyncio_app
 from terminal import Repl
 
 HERE = Path(__file__).parent
@@ -64,3 +64,20 @@ def start_repl(tmp_path: Path, hotrepl_bin: str, base_env: dict[str, str]):
 @pytest.fixture
 def repl(start_repl) -> Repl:
     return start_repl()
+
+
+@pytest.fixture
+def make_host(tmp_path):
+    """Starts programs that called `hotrepl.start()`; kills them after the test."""
+    hosts: list[Host] = []
+
+    def make(body: str = asyncio_app(), start_args: str = "", env: dict | None = None) -> Host:
+        host = Host(tmp_path, body, start_args, env)
+        hosts.append(host)
+        if "LOOP RUNNING" in body:
+            host.wait_for_output("LOOP RUNNING")
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop()

@@ -4,7 +4,6 @@ and then do what a program does (an asyncio app with a ticker, a sync loop, thre
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -162,18 +161,3 @@ class LineClient:
 
 def asyncio_app(runner: str = "asyncio.run(main())") -> str:
     return ASYNCIO_APP.format(runner=runner)
-
-
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)

@@ -6,7 +6,6 @@ send, supports bracketed paste, and lets a test read the screen as the user sees
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -15,6 +14,8 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
+from waiting import wait_until
 
 PROMPT = ">>> "
 
@@ -106,14 +107,7 @@ class Terminal:
             time.sleep(0.05)
 
     def wait_until(self, predicate, timeout: float = 10.0, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
-            time.sleep(0.05)
+        return wait_until(predicate, timeout, what, detail=lambda: f"screen:\n{self.screen()}")
 
     def exit_status(self) -> int | None:
         """The program's exit status (128 + N if killed by signal N), once it has exited."""

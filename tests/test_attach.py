@@ -4,30 +4,12 @@ Spoken to over the native protocol (tests/protocol.py) and the plain line mode."
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 
 import pytest
 
-from hosts import SYNC_APP, Host, asyncio_app, wait_until
-
-
-@pytest.fixture
-def make_host(tmp_path):
-    hosts: list[Host] = []
-
-    def make(body: str = asyncio_app(), start_args: str = "", env: dict | None = None) -> Host:
-        host = Host(tmp_path, body, start_args, env)
-        hosts.append(host)
-        if "LOOP RUNNING" in body:
-            host.wait_for_output("LOOP RUNNING")
-        return host
-
-    yield make
-    for host in hosts:
-        host.stop()
+from hosts import SYNC_APP, asyncio_app
 
 
 def test_session_reads_and_changes_the_programs_state(make_host):

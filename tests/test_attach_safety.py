@@ -18,27 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from hosts import SYNC_APP, Host, asyncio_app, wait_until
+from hosts import SYNC_APP, Host, asyncio_app
+from waiting import wait_until
 from protocol import Client, frame
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root to act as another user")
-
-
-@pytest.fixture
-def make_host(tmp_path):
-    hosts: list[Host] = []
-
-    def make(body: str = asyncio_app(), start_args: str = "", env: dict | None = None) -> Host:
-        host = Host(tmp_path, body, start_args, env)
-        hosts.append(host)
-        if "LOOP RUNNING" in body:
-            host.wait_for_output("LOOP RUNNING")
-        return host
-
-    yield make
-    for host in hosts:
-        host.stop()
 
 
 def session_threads(host: Host) -> dict[str, int]:

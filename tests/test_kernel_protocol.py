@@ -3,7 +3,6 @@ pair, as the `hotrepl` client does: the messages it answers, and how it treats b
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import subprocess

@@ -1,19 +1,7 @@
-import asyncio
-from os import PathLike
-from typing import Any, Optional, Tuple, Union
-
 from hotrepl._native import Server as Server
+from hotrepl._native import __version__ as __version__
+from hotrepl._native import start as start
+from hotrepl._native import stop as stop
 
-__version__: str
-
-def start(
-    namespace: Optional[dict[str, Any]] = None,
-    *,
-    loop: Optional[asyncio.AbstractEventLoop] = None,
-    path: Optional[Union[str, PathLike[str]]] = None,
-    tcp: Optional[Tuple[str, int]] = None,
-    token: Optional[str] = None,
-) -> Server: ...
-def stop() -> None: ...
 def embed() -> None: ...
 async def embed_async() -> None: ...

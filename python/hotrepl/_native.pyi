@@ -27,7 +27,14 @@ def start(
     path: Optional[Union[str, PathLike[str]]] = None,
     tcp: Optional[Tuple[str, int]] = None,
     token: Optional[str] = None,
-) -> Server: ...
+) -> Server:
+    """Serve this process to ``hotrepl attach``, in background threads; returns at once.
+
+    namespace: the globals sessions run in (default: ``__main__``'s). loop: the event loop
+    cells that ``await`` run on. path: the Unix socket (default: in
+    ``$XDG_RUNTIME_DIR/hotrepl/``). tcp: ``(host, port)`` to serve TCP instead, always with
+    a token (``token=`` or generated: ``server.token``).
+    """
 class Embedded:
     """A running embedded REPL (the ``hotrepl`` client on this terminal)."""
 
@@ -35,7 +42,9 @@ class Embedded:
         """Wait for the user to leave; return the client's exit status."""
 
 def embed_start(namespace: dict[str, Any], event_loop: Optional[asyncio.AbstractEventLoop] = None) -> Embedded: ...
-def stop_all() -> None: ...
+def stop() -> None:
+    """Stop every server started in this process (also runs at exit)."""
 def after_fork_in_child() -> None: ...
+def before_exit() -> None: ...
 def serve_local(fd: int) -> int:
     """Serve the local REPL's client on socket ``fd`` until it leaves; return the exit status."""

@@ -19,6 +19,7 @@ use crate::ops::{self, Next};
 use crate::reader::RequestReader;
 use crate::session::{CloseReason, Session};
 use crate::socket::Socket;
+use crate::threads;
 
 /// Reads the client's preamble (its first `PREAMBLE_LEN` bytes) and answers with ours.
 /// On a mismatch the client is told why before the error is returned.
@@ -164,12 +165,12 @@ impl Connection {
     /// and lets go of the GIL only while it waits for the client.
     pub fn serve(self: &Arc<Self>) -> Option<CloseReason> {
         let outbox = self.session.io.outbox().clone();
-        let served = Python::try_attach(|py| {
+        let served = threads::with_python(|py| {
             let reason = loop {
                 if let Some(reason) = self.ended() {
                     break reason;
                 }
-                let incoming = py.detach(|| self.next_python_request());
+                let incoming = threads::without_python(py, || self.next_python_request());
                 let msg = match incoming {
                     Ok(msg) => msg,
                     Err(reason) => break reason,

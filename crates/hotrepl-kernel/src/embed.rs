@@ -99,7 +99,7 @@ fn serve(mut socket: Socket, globals: Py<PyDict>, loops: Arc<LoopSource>) {
     let (Ok(write_half), Ok(read_half)) = (socket.try_clone(), socket.try_clone()) else {
         return;
     };
-    Python::try_attach(|py| {
+    threads::with_python(|py| {
         let requests = Requests::Frames(RequestReader::new(read_half));
         let label = "the embedded REPL".to_owned();
         match attach::open(

@@ -28,7 +28,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(local::serve_local, m)?)?;
     m.add_function(wrap_pyfunction!(server::start, m)?)?;
-    m.add_function(wrap_pyfunction!(server::stop_all, m)?)?;
+    m.add_function(wrap_pyfunction!(server::stop, m)?)?;
+    m.add_function(wrap_pyfunction!(server::before_exit, m)?)?;
     m.add_function(wrap_pyfunction!(server::after_fork_in_child, m)?)?;
     m.add_class::<server::Server>()?;
     m.add_function(wrap_pyfunction!(embed::embed_start, m)?)?;

@@ -11,7 +11,6 @@ use std::os::fd::AsRawFd;
 use hotrepl_proto::{
     Completeness, Content, ExecuteRequest, HeaderSource, InputReply, InterruptRequest, IsCompleteRequest, Message,
 };
-use pyo3::prelude::*;
 
 use crate::connection::Incoming;
 use crate::ops::{is_complete, kernel_info};
@@ -181,8 +180,9 @@ impl LineReader {
         let request = IsCompleteRequest {
             code: self.cell.clone(),
         };
-        let incomplete = Python::try_attach(|py| is_complete::reply(py, &request).status == Completeness::Incomplete)
-            .unwrap_or(false);
+        let incomplete =
+            crate::threads::with_python(|py| is_complete::reply(py, &request).status == Completeness::Incomplete)
+                .unwrap_or(false);
         if incomplete {
             session.io.outbox().push_raw(CONTINUATION);
         } else {

@@ -70,7 +70,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
             );
             conn.serve();
         } else {
-            Python::try_attach(|py| serving.executor.clone().close(py, &serving, CloseReason::ClientGone));
+            threads::with_python(|py| serving.executor.clone().close(py, &serving, CloseReason::ClientGone));
         }
         // Normally the main thread stops within moments; a cell stuck in C code must not
         // leave an orphan kernel behind a client that is gone.
@@ -97,6 +97,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     }
     outbox.flush();
     outbox.close();
+    threads::before_interpreter_exit(py);
     Ok(code)
 }
 

@@ -69,7 +69,7 @@ impl SessionIo {
         let may_wait = self.any_thread_waits || own_thread;
         if self.outbox.push_text(name, text, may_wait) == Pressure::High && may_wait {
             let outbox = self.outbox.clone();
-            py.detach(move || outbox.wait_drained());
+            crate::threads::without_python(py, move || outbox.wait_drained());
         } else if own_thread {
             yield_gil_now_and_then(py);
         }
@@ -167,7 +167,7 @@ fn yield_gil_now_and_then(py: Python<'_>) {
     let now = Instant::now();
     let due = LAST_YIELD.with(|last| last.get().is_none_or(|t| now.duration_since(t) >= GIL_YIELD_INTERVAL));
     if due {
-        py.detach(std::thread::yield_now);
+        crate::threads::without_python(py, std::thread::yield_now);
         LAST_YIELD.with(|last| last.set(Some(Instant::now())));
     }
 }

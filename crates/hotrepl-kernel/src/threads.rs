@@ -3,8 +3,13 @@
 //! main thread anyway; this makes it certain). Threads that run user code keep the normal
 //! mask, because processes they spawn inherit it and must stay killable.
 
+use std::cell::Cell;
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
 
 /// Spawns an I/O thread with asynchronous signals blocked.
 pub fn spawn_io<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
@@ -44,3 +49,81 @@ fn block_async_signals() {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
+
+/// Set when the interpreter is about to finalize: our threads must not take the GIL again.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// How many of our threads are attached to the interpreter right now.
+static ATTACHED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Runs `f` attached to the interpreter, on one of our threads. Once the interpreter is
+/// exiting the thread never attaches again: it parks for good instead. (On Python 3.13 and
+/// older CPython ends a thread that wants the GIL back during finalization with a forced
+/// unwind, which through Rust frames aborts the process.)
+pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    let outer = COUNTED.with(|c| c.replace(true));
+    if !outer {
+        // Not attached yet: this is where a thread must stop once exit has begun. (Nested,
+        // it already holds the interpreter and parking would keep it from everyone.)
+        if EXITING.load(Ordering::SeqCst) {
+            park_forever();
+        }
+        ATTACHED.fetch_add(1, Ordering::SeqCst);
+    }
+    let result = Python::try_attach(f);
+    if !outer {
+        ATTACHED.fetch_sub(1, Ordering::SeqCst);
+        COUNTED.with(|c| c.set(false));
+    }
+    result
+}
+
+/// `py.detach(f)` for our threads: while detached the thread does not count as attached,
+/// and if the interpreter began exiting meanwhile it parks instead of attaching again.
+pub fn without_python<T, F>(py: Python<'_>, f: F) -> T
+where
+    F: Send + FnOnce() -> T,
+    T: Send,
+{
+    let counted = COUNTED.with(|c| c.replace(false));
+    if counted {
+        ATTACHED.fetch_sub(1, Ordering::SeqCst);
+    }
+    let result = py.detach(|| {
+        let result = f();
+        if counted && EXITING.load(Ordering::SeqCst) {
+            park_forever();
+        }
+        result
+    });
+    if counted {
+        ATTACHED.fetch_add(1, Ordering::SeqCst);
+        COUNTED.with(|c| c.set(true));
+    }
+    result
+}
+
+/// Called just before the interpreter finalizes: from now on our threads stay away from it,
+/// and those attached now get a moment to let go. A thread stuck in a cell's code does not
+/// hold up the exit: `unwind` keeps it from crashing the process.
+pub fn before_interpreter_exit(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = Instant::now() + EXIT_GRACE;
+        while ATTACHED.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+/// How long exit waits for our threads to let go of the interpreter.
+const EXIT_GRACE: Duration = Duration::from_millis(200);

@@ -221,11 +221,7 @@ impl AttachedExecutor {
         let Some(running) = self.state().running.take() else {
             return;
         };
-        let outcome = match result {
-            Ok(value) => Outcome::Value(value),
-            Err(e) if running.interrupts > 0 && is_cancelled(py, &e) => Outcome::Interrupted,
-            Err(e) => Outcome::Raised(e),
-        };
+        let outcome = execute::outcome(py, result, running.interrupts > 0);
         if execute::finish(py, session, &running.execution, outcome).is_some() {
             // SystemExit ends this client's session, never the program.
             if let Some(conn) = &conn {
@@ -281,7 +277,7 @@ impl AttachedExecutor {
         if let Err(e) = cell.start(py, true) {
             return Some(Err(e));
         }
-        py.detach(|| completion.wait())
+        threads::without_python(py, || completion.wait())
     }
 
     fn loop_for_cell(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -322,7 +318,7 @@ impl AttachedExecutor {
             return InterruptOutcome::Abandoned;
         };
         let started = threads::spawn_worker("hotrepl-session", move || {
-            Python::try_attach(|py| {
+            threads::with_python(|py| {
                 if me.become_worker(py, &conn.session).is_ok() {
                     crate::server::finish_session(&conn, conn.serve());
                 }
@@ -337,12 +333,6 @@ impl AttachedExecutor {
     }
 }
 
-fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
-    crate::pycache::py_attr!(py, "asyncio", "CancelledError")
-        .map(|cls| err.matches(py, cls).unwrap_or(false))
-        .unwrap_or(false)
-}
-
 impl PrivateLoop {
     fn start(py: Python<'_>) -> PyResult<PrivateLoop> {
         let event_loop = py.import("asyncio")?.call_method0("new_event_loop")?.unbind();
@@ -350,7 +340,7 @@ impl PrivateLoop {
         let ready = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = ready.clone();
         threads::spawn_worker("hotrepl-loop", move || {
-            Python::try_attach(|py| {
+            threads::with_python(|py| {
                 let l = running.bind(py);
                 let set_running = PyCFunction::new_closure(
                     py,
@@ -370,7 +360,7 @@ impl PrivateLoop {
         })
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
         // call_soon_threadsafe from the session thread must find the loop running.
-        py.detach(|| {
+        threads::without_python(py, || {
             let mut started = ready.0.lock().unwrap_or_else(|e| e.into_inner());
             while !*started {
                 started = ready.1.wait(started).unwrap_or_else(|e| e.into_inner());

@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
 use super::on_loop::LoopCell;
-use crate::ops::execute::{self, Execution, Outcome};
+use crate::ops::execute::{self, Execution};
 use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
 
 pub struct LocalKernel {
@@ -231,11 +231,7 @@ impl LocalKernel {
         let Some(running) = self.state().current.take() else {
             return;
         };
-        let outcome = match result {
-            Ok(value) => Outcome::Value(value),
-            Err(e) if running.interrupts > 0 && is_cancelled_error(py, &e) => Outcome::Interrupted,
-            Err(e) => Outcome::Raised(e),
-        };
+        let outcome = execute::outcome(py, result, running.interrupts > 0);
         if let Some(code) = execute::finish(py, &running.session, &running.execution, outcome) {
             self.request_exit(py, code);
             return;
@@ -270,13 +266,6 @@ impl LocalKernel {
         }
         cell.cancel(py)
     }
-}
-
-fn is_cancelled_error(py: Python<'_>, err: &PyErr) -> bool {
-    py.import("asyncio")
-        .and_then(|a| a.getattr("CancelledError"))
-        .map(|cls| err.matches(py, cls).unwrap_or(false))
-        .unwrap_or(false)
 }
 
 fn execute_exit_code(py: Python<'_>, err: &PyErr) -> i32 {

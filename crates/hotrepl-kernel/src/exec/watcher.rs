@@ -10,8 +10,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 
-use pyo3::prelude::*;
-
 use crate::connection::Connection;
 use crate::threads;
 
@@ -81,11 +79,11 @@ pub fn unwatch(conn: &Connection) {
 
 impl Watcher {
     fn run(&self) {
-        Python::try_attach(|py| {
+        threads::with_python(|py| {
             let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
             loop {
                 let epoll = self.epoll.as_raw_fd();
-                let n = py.detach(|| {
+                let n = threads::without_python(py, || {
                     // SAFETY: `events` has room for 64 entries.
                     unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), events.len() as i32, -1) }
                 });

@@ -40,6 +40,20 @@ pub enum Outcome {
     Abandoned,
 }
 
+/// How a cell that ended with `result` is reported: a CancelledError after the user
+/// interrupted it (its task was cancelled) is shown as the interruption it was.
+pub fn outcome(py: Python<'_>, result: PyResult<Option<Py<PyAny>>>, interrupted: bool) -> Outcome {
+    match result {
+        Ok(value) => Outcome::Value(value),
+        Err(e) if interrupted && is_cancelled(py, &e) => Outcome::Interrupted,
+        Err(e) => Outcome::Raised(e),
+    }
+}
+
+fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
+    crate::pycache::py_attr!(py, "asyncio", "CancelledError").is_ok_and(|cls| err.matches(py, cls).unwrap_or(false))
+}
+
 /// Announces the cell and compiles it. A cell that does not compile is answered here
 /// and `None` is returned.
 pub fn begin(

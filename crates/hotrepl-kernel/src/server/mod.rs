@@ -70,7 +70,7 @@ struct Shared {
     sessions_opened: AtomicU64,
 }
 
-/// Every server started in this process, for `stop_all` (at exit) and fork handling.
+/// Every server started in this process, for `stop` (at exit) and fork handling.
 static SERVERS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
 
 /// A running server (what `hotrepl.start()` returns).
@@ -115,7 +115,20 @@ impl Server {
     }
 }
 
-/// `hotrepl.start(...)`: see the Python package for the documented signature.
+/// Serve this process to `hotrepl attach`, in background threads; returns at once.
+///
+/// namespace: the globals sessions run in (default: `__main__`'s, looked up when a session
+///     starts). Shared by all sessions and the program.
+/// loop: the event loop cells that `await` run on (default: the loop running where
+///     `start()` is called, else the main thread's running loop when a cell arrives, else a
+///     private loop per session).
+/// path: the Unix socket to listen on (default: in `$XDG_RUNTIME_DIR/hotrepl/`).
+/// tcp: `(host, port)` to listen on TCP instead (port 0 picks one). Always with a token:
+///     `token=` or a generated one (`server.token`); a non-loopback host without a token is
+///     refused.
+///
+/// Only the same user (or root) may attach to the Unix socket. `HOTREPL_DISABLE=1` in the
+/// environment makes this a no-op. Servers stop at exit, or with `stop()`.
 #[pyfunction]
 #[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None))]
 pub fn start(
@@ -324,14 +337,14 @@ impl Shared {
                 }
                 socket.close_discarding_input();
                 if let Some(log) = log {
-                    Python::try_attach(|py| log_event(py, "warning", &log));
+                    threads::with_python(|py| log_event(py, "warning", &log));
                 }
                 return;
             }
         };
         // One attachment for the thread's whole life: the session's context variable lives
         // in this thread state, and the cell's tasks copy it from there.
-        Python::try_attach(|py| {
+        threads::with_python(|py| {
             if let Some(conn) = self.open_session(py, socket, headers, who, number) {
                 finish_session(&conn, conn.serve());
             }
@@ -403,7 +416,9 @@ impl Shared {
         let write_half = socket.try_clone().ok()?;
         let mut reader = RequestReader::new(socket.try_clone().ok()?);
         if let Some(token) = self.token() {
-            if let Err(e) = py.detach(|| auth::authenticate(&mut reader, &write_half, &headers, &token)) {
+            if let Err(e) =
+                threads::without_python(py, || auth::authenticate(&mut reader, &write_half, &headers, &token))
+            {
                 log_event(
                     py,
                     "warning",
@@ -522,7 +537,7 @@ pub fn finish_session(conn: &Arc<Connection>, reason: Option<CloseReason>) {
         CloseReason::Shutdown => "ended by the client",
         CloseReason::ClientGone => "closed",
     };
-    Python::try_attach(|py| log_event(py, "info", &format!("{} {why}", conn.label())));
+    threads::with_python(|py| log_event(py, "info", &format!("{} {why}", conn.label())));
 }
 
 /// Logs through `logging.getLogger("hotrepl")`: the program's own logging decides where it
@@ -537,13 +552,21 @@ fn log_event(py: Python<'_>, level: &str, message: &str) {
     }
 }
 
-/// Stops every server of this process (registered to run at exit).
+/// Stop every server started in this process (also runs at exit).
 #[pyfunction]
-pub fn stop_all(py: Python<'_>) {
+pub fn stop(py: Python<'_>) {
     let servers: Vec<Arc<Shared>> = SERVERS.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
     for server in servers {
         server.stop(py);
     }
+}
+
+/// Registered to run at exit: stops the servers, then keeps hotrepl's threads away from
+/// the interpreter while it finalizes.
+#[pyfunction]
+pub fn before_exit(py: Python<'_>) {
+    stop(py);
+    threads::before_interpreter_exit(py);
 }
 
 /// In a forked child: the parent's servers are not ours. Close their sockets (without
@@ -578,7 +601,7 @@ fn register_process_hooks(py: Python<'_>) -> PyResult<()> {
         result = (|| {
             let module = py.import("hotrepl._native")?;
             py.import("atexit")?
-                .call_method1("register", (module.getattr("stop_all")?,))?;
+                .call_method1("register", (module.getattr("before_exit")?,))?;
             let kwargs = PyDict::new(py);
             kwargs.set_item("after_in_child", module.getattr("after_fork_in_child")?)?;
             py.import("os")?.call_method("register_at_fork", (), Some(&kwargs))?;
