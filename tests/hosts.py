@@ -3,7 +3,9 @@ and then do what a program does (an asyncio app with a ticker, a sync loop, thre
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +14,14 @@ import time
 from pathlib import Path
 
 from protocol import Client
+
+_PR_SET_PDEATHSIG = 1
+
+
+def dies_with_tests() -> None:
+    """preexec_fn: the child is killed if the test run dies first (a killed pytest would
+    otherwise leave hosts running with their servers listening)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 # A ticker task every 10 ms whose longest gap between ticks is kept, so tests can see
 # whether a session ever stalled the program's loop.
@@ -68,7 +78,14 @@ class Host:
             "print('ADDRESS', server.address, flush=True)\n"
             "print('TOKEN', server.token, flush=True)\n" + textwrap.dedent(body)
         )
-        self.proc = subprocess.Popen([python, str(script)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [python, str(script)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=dies_with_tests,
+        )
         self.address = self._read_line("ADDRESS")
         self.token = self._read_line("TOKEN")
         self.output: list[str] = []

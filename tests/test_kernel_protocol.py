@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from hosts import dies_with_tests
 from protocol import Client, frame, preamble
 
 BOOT = "__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({fd}))"
@@ -19,7 +20,7 @@ BOOT = "__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).ser
 @pytest.fixture
 def kernel():
     ours, theirs = socket.socketpair()
-    proc = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()])
+    proc = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()], preexec_fn=dies_with_tests)
     theirs.close()
     yield proc, ours
     ours.close()

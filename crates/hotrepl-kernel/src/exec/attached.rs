@@ -44,6 +44,8 @@ pub struct AttachedExecutor {
     /// Cleared to cut the current worker thread off from the session (see `abandon`).
     worker_alive: Mutex<Option<Arc<AtomicBool>>>,
     private_loop: Mutex<Option<PrivateLoop>>,
+    /// Set once the session is over: a private loop started after that is stopped at once.
+    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -136,6 +138,7 @@ impl AttachedExecutor {
             generation: AtomicU64::new(1),
             worker_alive: Mutex::new(None),
             private_loop: Mutex::new(None),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -284,14 +287,26 @@ impl AttachedExecutor {
         if let Some(l) = self.loops.current(py)? {
             return Ok(l.unbind());
         }
-        let mut private = self.private_loop.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = private.as_ref() {
+        if let Some(p) = self.private_loop.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             return Ok(p.event_loop.clone_ref(py));
         }
+        // Started without the lock held: starting waits for the loop's thread without the
+        // GIL, and a GIL holder (close, on the reader thread) may want the lock meanwhile.
+        // Only this session's worker starts one, so no second loop races it.
         let p = PrivateLoop::start(py)?;
         let l = p.event_loop.clone_ref(py);
-        *private = Some(p);
+        *self.private_loop.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        if self.closed.load(Ordering::SeqCst) {
+            self.stop_private_loop(py);
+        }
         Ok(l)
+    }
+
+    fn stop_private_loop(&self, py: Python<'_>) {
+        let private = self.private_loop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(p) = private {
+            p.stop(py);
+        }
     }
 
     /// Gives up on the running cell: answers it as abandoned, lets its thread finish on
@@ -393,27 +408,33 @@ impl Executor for AttachedExecutor {
         if session.io.cancel_input(py, InputCancel::Interrupt) {
             return InterruptOutcome::Interrupted;
         }
-        let mut st = self.state();
-        let Some(running) = st.running.as_mut() else {
-            return InterruptOutcome::NothingRunning;
-        };
-        running.interrupts += 1;
-        match &running.phase {
-            Phase::Plain => {
-                let exc = PyKeyboardInterrupt::type_object(py);
-                // SAFETY: GIL held; raises KeyboardInterrupt in the worker thread only, at
-                // its next bytecode. `plain` clears it if the piece ends first.
-                unsafe {
-                    ffi::PyThreadState_SetAsyncExc(running.thread as _, exc.as_ptr());
+        let on_loop = {
+            let mut st = self.state();
+            let Some(running) = st.running.as_mut() else {
+                return InterruptOutcome::NothingRunning;
+            };
+            running.interrupts += 1;
+            match &running.phase {
+                Phase::Plain => {
+                    let exc = PyKeyboardInterrupt::type_object(py);
+                    // SAFETY: GIL held; raises KeyboardInterrupt in the worker thread only, at
+                    // its next bytecode. `plain` clears it if the piece ends first.
+                    unsafe {
+                        ffi::PyThreadState_SetAsyncExc(running.thread as _, exc.as_ptr());
+                    }
+                    None
                 }
+                Phase::OnLoop { cell, .. } => Some(cell.clone()),
+                // In hotrepl's own code between pieces: nothing to interrupt there. The user
+                // can press Ctrl-C again once the next piece runs.
+                Phase::Between => None,
             }
-            Phase::OnLoop { cell, .. } => {
-                // Cancelled, never KeyboardInterrupt: its code runs on the program's thread.
-                let _ = cell.cancel(py);
-            }
-            // In hotrepl's own code between pieces: nothing to interrupt there. The user can
-            // press Ctrl-C again once the next piece runs.
-            Phase::Between => {}
+        };
+        // Cancelled, never KeyboardInterrupt: its code runs on the program's thread. Outside
+        // the state lock, because cancelling calls into Python, which may hand the GIL to the
+        // worker, which then waits for that lock.
+        if let Some(cell) = on_loop {
+            let _ = cell.cancel(py);
         }
         InterruptOutcome::Interrupted
     }
@@ -421,9 +442,8 @@ impl Executor for AttachedExecutor {
     fn close(&self, py: Python<'_>, session: &Arc<Session>, _reason: CloseReason) {
         session.io.cancel_input(py, InputCancel::Eof);
         self.state().queue.clear();
-        if let Some(p) = self.private_loop.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            p.stop(py);
-        }
+        self.closed.store(true, Ordering::SeqCst);
+        self.stop_private_loop(py);
     }
 
     fn serves_on_this_thread(&self) -> bool {
