@@ -7,6 +7,7 @@ mod events;
 mod highlight;
 mod input;
 mod kernel;
+mod python;
 mod render;
 mod repl;
 mod session;
