@@ -14,9 +14,11 @@ mod python;
 mod records;
 mod render;
 mod repl;
+mod run;
 mod session;
 mod target;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,8 +37,8 @@ use crate::target::Target;
 #[derive(Parser)]
 #[command(name = "hotrepl", version, about, long_about = None)]
 struct Cli {
-    /// Python interpreter for the REPL's kernel (3.9 or newer).
-    #[arg(long, value_name = "PATH")]
+    /// Python interpreter for the REPL's kernel and for `run` (3.9 or newer).
+    #[arg(long, value_name = "PATH", global = true)]
     python: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -68,6 +70,13 @@ enum Command {
     },
     /// List this user's processes that can be attached to (only a header if none).
     Ps,
+    /// Run a script like `python SCRIPT ARGS...`, with hotrepl.start() called first.
+    Run {
+        script: PathBuf,
+        /// Passed to the script.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +87,7 @@ fn main() -> ExitCode {
         Some(Command::Attach { target, token }) => attach::run(&target, token),
         Some(Command::Exec { target, code, token }) => exec::run(&target, &code, token),
         Some(Command::Ps) => ps::run().map(|()| 0),
+        Some(Command::Run { script, args }) => Err(run::run(python, &script, &args)),
     };
     let status = status.unwrap_or_else(|message| {
         eprintln!("hotrepl: {message}");
