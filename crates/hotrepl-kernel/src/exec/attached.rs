@@ -472,7 +472,7 @@ impl Executor for AttachedExecutor {
             return InterruptOutcome::NothingRunning;
         };
         running.interrupts += 1;
-        match &running.phase {
+        let to_cancel = match &running.phase {
             Phase::Plain => {
                 let exc = PyKeyboardInterrupt::type_object(py);
                 // SAFETY: GIL held; raises KeyboardInterrupt in the worker thread only, at
@@ -480,22 +480,26 @@ impl Executor for AttachedExecutor {
                 unsafe {
                     ffi::PyThreadState_SetAsyncExc(running.thread as _, exc.as_ptr());
                 }
+                None
             }
             Phase::Awaiting {
                 event_loop,
                 task: Some(task),
                 ..
-            } => {
-                let l = event_loop.bind(py);
-                if let Ok(cancel) = task.bind(py).getattr("cancel") {
-                    let _ = l.call_method1("call_soon_threadsafe", (cancel,));
-                }
-            }
+            } => Some((event_loop.clone_ref(py), task.clone_ref(py))),
             // The task is not created yet; `start_task` sees the interrupt and cancels it.
-            Phase::Awaiting { task: None, .. } => {}
+            Phase::Awaiting { task: None, .. } => None,
             // In hotrepl's own code between pieces: nothing to interrupt there. The user can
             // press Ctrl-C again once the next piece runs.
-            Phase::Between => {}
+            Phase::Between => None,
+        };
+        // Not under the state lock: call_soon_threadsafe lets go of the GIL (to wake the
+        // loop), and the worker, holding the GIL, may be waiting for that lock.
+        drop(st);
+        if let Some((event_loop, task)) = to_cancel {
+            if let Ok(cancel) = task.bind(py).getattr("cancel") {
+                let _ = event_loop.bind(py).call_method1("call_soon_threadsafe", (cancel,));
+            }
         }
         InterruptOutcome::Interrupted
     }
