@@ -12,10 +12,7 @@ use crate::target::{self, Target};
 
 /// The session's status (`exit(n)` gives n), or why it was lost.
 pub fn run(target: &Target, token: Option<String>) -> Result<i32, String> {
-    let opened = target::connect(target, token)?;
-    let events = Events::new().map_err(|e| format!("cannot set up: {e}"))?;
-    let conn = opened.start(events.clone()).map_err(|e| e.to_string())?;
-    let mut session = Session::new(conn, events, false);
+    let mut session = open(target, token)?;
     let ended = if std::io::stdin().is_terminal() {
         repl::run(&mut session)
     } else {
@@ -25,4 +22,13 @@ pub fn run(target: &Target, token: Option<String>) -> Result<i32, String> {
         Ended::Exit(status) => Ok(status),
         Ended::Gone(reason) => Err(reason),
     }
+}
+
+/// A session in the process at `target` (`token`: see [`target::connect`]).
+pub fn open(target: &Target, token: Option<String>) -> Result<Session, String> {
+    let opened = target::connect(target, token)?;
+    // Only now: until the handshake is done, Ctrl-C simply ends this command.
+    let events = Events::new().map_err(|e| format!("cannot set up: {e}"))?;
+    let conn = opened.start(events.clone()).map_err(|e| e.to_string())?;
+    Ok(Session::new(conn, events, false))
 }
