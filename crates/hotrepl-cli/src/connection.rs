@@ -1,23 +1,83 @@
-//! The client side of the native protocol: the version handshake, a reader thread that
-//! matches replies to waiting requests and queues everything else as events, and sending.
+//! The client side of the native protocol: the handshakes (the version; on TCP, the
+//! token), a reader thread that matches replies to waiting requests and queues everything
+//! else as events, and sending.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read};
-use std::os::fd::AsRawFd;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hotrepl_proto::auth::{client_proof, from_hex, new_nonce, to_hex, verify_server};
 use hotrepl_proto::handshake::{check_compatible, parse_preamble, preamble, MAGIC, PREAMBLE_LEN};
-use hotrepl_proto::{encode_frame, Content, FrameError, FrameReader, Header, HeaderSource, Message, PROTOCOL_VERSION};
+use hotrepl_proto::{
+    encode_frame, AuthResponse, Content, FrameError, FrameReader, Header, HeaderSource, Message, PROTOCOL_VERSION,
+};
 
 use crate::events::{Event, Events};
 
+/// How long a live process gets to answer each step of the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A byte stream to a kernel.
+pub enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+        })
+    }
+
+    /// Applies to every handle of the socket.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_read_timeout(timeout),
+            Stream::Tcp(s) => s.set_read_timeout(timeout),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+type Frames = FrameReader<BufReader<Stream>>;
+
 pub struct Connection {
-    writer: Mutex<UnixStream>,
+    writer: Mutex<Stream>,
     headers: HeaderSource,
     waiters: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    /// Why the session ended, when the other side closes the connection.
+    closed_by_peer: &'static str,
+}
+
+/// A connection to a live process whose handshakes are done; nothing is read from it
+/// until [`Opened::start`].
+pub struct Opened {
+    conn: Connection,
+    frames: Frames,
 }
 
 #[derive(Debug)]
@@ -38,29 +98,112 @@ impl std::fmt::Display for RequestError {
 }
 
 impl Connection {
-    /// Sends our preamble and starts the reader thread; events go to `events`.
-    pub fn start(stream: UnixStream, events: Arc<Events>) -> io::Result<Arc<Connection>> {
-        let reader = stream.try_clone()?;
-        let conn = Arc::new(Connection {
+    fn new(stream: Stream, closed_by_peer: &'static str) -> io::Result<(Connection, Frames)> {
+        let frames = FrameReader::new(BufReader::new(stream.try_clone()?));
+        let conn = Connection {
             writer: Mutex::new(stream),
             headers: HeaderSource::new(random_session(), user_name()),
             waiters: Mutex::new(HashMap::new()),
-        });
+            closed_by_peer,
+        };
+        Ok((conn, frames))
+    }
+
+    /// The local kernel's connection. Only our preamble goes out here; the kernel's answer
+    /// is read on the reader thread, so the kernel starts up while the prompt is set up.
+    pub fn start(stream: Stream, events: Arc<Events>) -> io::Result<Arc<Connection>> {
+        let (conn, frames) = Connection::new(stream, "the kernel closed the connection")?;
         conn.write(&preamble(PROTOCOL_VERSION))?;
-        let reading = conn.clone();
-        std::thread::Builder::new()
-            .name("hotrepl-reader".into())
-            .spawn(move || {
-                let reason = reading.read_loop(reader, &events);
-                reading.waiters.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                events.push(Event::Closed(reason));
-            })?;
+        let conn = Arc::new(conn);
+        conn.clone().spawn_reader(frames, true, events)?;
         Ok(conn)
     }
 
+    /// A live process's connection. The version handshake and, on TCP, the token
+    /// handshake are done before this returns, so a refusal is an error here rather than
+    /// a session that closes later.
+    pub fn open(stream: Stream, token: Option<&[u8]>) -> Result<Opened, String> {
+        stream
+            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        let tcp = matches!(stream, Stream::Tcp(_));
+        let (conn, mut frames) =
+            Connection::new(stream, "the program closed the session (it exited or stopped serving)")
+                .map_err(|e| e.to_string())?;
+        let sent = conn.write(&preamble(PROTOCOL_VERSION));
+        // A server that refuses us says why and closes, maybe before our preamble is out:
+        // its words explain more than the failed write.
+        read_server_preamble(frames.get_mut())?;
+        sent.map_err(|e| format!("handshake failed: {e}"))?;
+        match (tcp, token) {
+            (true, Some(token)) => conn.authenticate(&mut frames, token)?,
+            (true, None) => return Err("a TCP connection needs a token".into()),
+            (false, _) => {}
+        }
+        conn.lock_writer().set_read_timeout(None).map_err(|e| e.to_string())?;
+        Ok(Opened { conn, frames })
+    }
+
+    /// The client's half of the token handshake (docs/protocol.md): answer the server's
+    /// challenge with our proof, then check the server's proof that it holds the token too.
+    fn authenticate(&self, frames: &mut Frames, token: &[u8]) -> Result<(), String> {
+        let challenge = match handshake_message(frames)? {
+            Content::AuthChallenge(c) => c,
+            other => return Err(unexpected("auth_challenge", &other)),
+        };
+        let server_nonce = from_hex(&challenge.nonce).ok_or("the server sent a malformed auth_challenge")?;
+        let client_nonce = new_nonce();
+        let proof = client_proof(token, &server_nonce, &client_nonce);
+        self.send(AuthResponse {
+            nonce: to_hex(&client_nonce),
+            proof: to_hex(&proof),
+        })
+        .map_err(|e| format!("handshake failed: {e}"))?;
+        let result = match handshake_message(frames)? {
+            Content::AuthResult(r) => r,
+            other => return Err(unexpected("auth_result", &other)),
+        };
+        if !result.ok {
+            let reason = if result.reason.is_empty() {
+                "no reason given"
+            } else {
+                &result.reason
+            };
+            return Err(format!("the token was refused ({reason})"));
+        }
+        let server_proof = from_hex(&result.proof).unwrap_or_default();
+        if !verify_server(token, &server_nonce, &client_nonce, &server_proof) {
+            return Err("the server could not prove that it holds the token; not talking to it".into());
+        }
+        Ok(())
+    }
+
+    fn spawn_reader(
+        self: Arc<Self>,
+        mut frames: Frames,
+        preamble_pending: bool,
+        events: Arc<Events>,
+    ) -> io::Result<()> {
+        std::thread::Builder::new()
+            .name("hotrepl-reader".into())
+            .spawn(move || {
+                let failed = match preamble_pending {
+                    true => read_server_preamble(frames.get_mut()).err(),
+                    false => None,
+                };
+                let reason = failed.unwrap_or_else(|| self.read_loop(frames, &events));
+                self.waiters.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                events.push(Event::Closed(reason));
+            })?;
+        Ok(())
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Stream> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn write(&self, bytes: &[u8]) -> io::Result<()> {
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        send_all(writer.as_raw_fd(), bytes)
+        send_all(self.lock_writer().as_raw_fd(), bytes)
     }
 
     /// Sends a request; returns its header (replies name it as their parent).
@@ -96,18 +239,13 @@ impl Connection {
         })
     }
 
-    fn read_loop(&self, stream: UnixStream, events: &Events) -> String {
-        let mut reader = BufReader::new(stream);
-        if let Err(e) = read_server_preamble(&mut reader) {
-            return e;
-        }
-        let mut frames = FrameReader::new(reader);
+    fn read_loop(&self, mut frames: Frames, events: &Events) -> String {
         loop {
             let bytes = match frames.read_frame() {
                 Ok(Some(b)) => b,
-                Ok(None) => return "the kernel closed the connection".into(),
+                Ok(None) => return self.closed_by_peer.into(),
                 Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    return "the kernel closed the connection".into()
+                    return self.closed_by_peer.into()
                 }
                 Err(e) => return e.to_string(),
             };
@@ -129,23 +267,76 @@ impl Connection {
     }
 }
 
+impl Opened {
+    /// Starts reading: from now on messages arrive as events.
+    pub fn start(self, events: Arc<Events>) -> io::Result<Arc<Connection>> {
+        let conn = Arc::new(self.conn);
+        conn.clone().spawn_reader(self.frames, false, events)?;
+        Ok(conn)
+    }
+}
+
 /// Skips any greeting text the server sends for people typing into `nc` (text never holds
-/// a NUL byte; the preamble starts with one), then checks the server's version.
+/// a NUL byte; the preamble starts with one), then checks the server's version. A server
+/// that closes before its preamble said why in that text (a refused client is told so).
 fn read_server_preamble(reader: &mut impl Read) -> Result<(), String> {
-    let closed = || "the server closed the connection during the handshake".to_string();
+    let mut text = Vec::new();
     let mut bytes = [0u8; PREAMBLE_LEN];
     loop {
         match reader.read(&mut bytes[..1]) {
-            Ok(0) => return Err(closed()),
+            Ok(0) => return Err(closed_during_handshake(&text)),
             Ok(_) if bytes[0] == MAGIC[0] => break,
-            Ok(_) => {}
+            Ok(_) => text.push(bytes[0]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("handshake failed: {e}")),
+            Err(e) => return Err(handshake_failure(e)),
         }
     }
-    reader.read_exact(&mut bytes[1..]).map_err(|_| closed())?;
+    reader.read_exact(&mut bytes[1..]).map_err(handshake_failure)?;
     let version = parse_preamble(&bytes).map_err(|e| e.to_string())?;
     check_compatible(PROTOCOL_VERSION, version).map_err(|e| e.to_string())
+}
+
+/// The next message during the handshake; a `protocol_error` is the server's reason for
+/// giving up.
+fn handshake_message(frames: &mut Frames) -> Result<Content, String> {
+    let bytes = match frames.read_frame() {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(closed_during_handshake(&[])),
+        Err(FrameError::Io(e)) => return Err(handshake_failure(e)),
+        Err(e) => return Err(e.to_string()),
+    };
+    match Message::from_json(&bytes) {
+        Ok(Message {
+            content: Content::ProtocolError(p),
+            ..
+        }) => Err(p.reason),
+        Ok(msg) => Ok(msg.content),
+        Err(e) => Err(format!("the server sent {e}")),
+    }
+}
+
+fn closed_during_handshake(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let said = text.trim().trim_start_matches("hotrepl: ");
+    if said.is_empty() {
+        "the server closed the connection during the handshake".into()
+    } else {
+        said.into()
+    }
+}
+
+fn handshake_failure(e: io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            format!("no answer to the handshake within {} s", HANDSHAKE_TIMEOUT.as_secs())
+        }
+        io::ErrorKind::UnexpectedEof => closed_during_handshake(&[]),
+        _ => format!("handshake failed: {e}"),
+    }
+}
+
+fn unexpected(wanted: &str, got: &Content) -> String {
+    format!("the server sent {} where {wanted} belongs", got.msg_type())
 }
 
 fn send_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {

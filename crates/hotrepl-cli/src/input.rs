@@ -26,26 +26,29 @@ pub fn read_line(events: &Events, password: bool, interrupt_cancels: bool) -> An
     loop {
         match events.wait(Some(STDIN)) {
             Woken::Readable => {
-                let mut buf = [0u8; 4096];
-                // SAFETY: reading into a local buffer.
-                let n = unsafe { libc::read(STDIN, buf.as_mut_ptr().cast(), buf.len()) };
+                // One byte at a time: from a pipe, more than the line may be waiting, and
+                // the rest belongs to the next input().
+                let mut byte = 0u8;
+                // SAFETY: reading one byte into a local.
+                let n = unsafe { libc::read(STDIN, (&mut byte as *mut u8).cast(), 1) };
                 if n < 0 {
                     continue;
                 }
-                if n == 0 {
+                // The end of input ends a last line without a newline, as for Python's
+                // input(); with nothing read, it cancels.
+                if n == 0 && line.is_empty() {
                     if password {
                         println!();
                     }
                     return Answer::Cancelled(InputCancel::Eof);
                 }
-                line.extend_from_slice(&buf[..n as usize]);
-                if line.ends_with(b"\n") {
-                    line.pop();
+                if n == 0 || byte == b'\n' {
                     if password {
                         println!();
                     }
                     return Answer::Line(String::from_utf8_lossy(&line).into_owned());
                 }
+                line.push(byte);
             }
             Woken::TimedOut => {}
             Woken::Event(Event::Interrupt) if interrupt_cancels => return Answer::Cancelled(InputCancel::Interrupt),

@@ -1,58 +1,109 @@
 //! `hotrepl`: an async-native Python REPL, and the client for live processes.
 
+mod attach;
 mod batch;
 mod connection;
 mod editor;
 mod events;
+mod exec;
 mod highlight;
 mod input;
 mod kernel;
+mod ps;
+mod python;
+mod records;
 mod render;
 mod repl;
+mod run;
 mod session;
+mod target;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Stream};
 use crate::events::Events;
 use crate::repl::Ended;
 use crate::session::Session;
+use crate::target::Target;
 
 /// An async-native Python REPL: top-level `await`, and an event loop that keeps running
-/// between prompts.
+/// between prompts. With a command, the client for live processes.
 #[derive(Parser)]
 #[command(name = "hotrepl", version, about, long_about = None)]
 struct Cli {
-    /// Python interpreter to run the REPL's kernel with (3.9 or newer).
-    #[arg(long, value_name = "PATH")]
+    /// Python interpreter for the REPL's kernel and for `run` (3.9 or newer).
+    #[arg(long, value_name = "PATH", global = true)]
     python: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open a session in a live process (Ctrl-D leaves it running).
+    Attach {
+        /// A pid, a socket path, tcp://HOST:PORT, or fd:N (a connected Unix socket).
+        target: Target,
+        /// The token of a TCP server (else $HOTREPL_TOKEN, else its discovery record).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Run one cell in a live process and print its output.
+    ///
+    /// Exit status: 0 it ran, 1 it raised (Ctrl-C interrupts it), n for SystemExit(n),
+    /// 2 no connection (or refused, or lost).
+    Exec {
+        /// A pid, a socket path, tcp://HOST:PORT, or fd:N (a connected Unix socket).
+        target: Target,
+        /// The Python code to run.
+        #[arg(allow_hyphen_values = true)]
+        code: String,
+        /// The token of a TCP server (else $HOTREPL_TOKEN, else its discovery record).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// List this user's processes that can be attached to (only a header if none).
+    Ps,
+    /// Run a script like `python SCRIPT ARGS...`, with hotrepl.start() called first.
+    Run {
+        script: PathBuf,
+        /// Passed to the script.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let status = match local_repl(cli.python) {
-        Ok(status) => status,
-        Err(message) => {
-            eprintln!("hotrepl: {message}");
-            2
-        }
+    let python = cli.python.as_deref();
+    let status = match cli.command {
+        None => local_repl(python),
+        Some(Command::Attach { target, token }) => attach::run(&target, token),
+        Some(Command::Exec { target, code, token }) => exec::run(&target, &code, token),
+        Some(Command::Ps) => ps::run().map(|()| 0),
+        Some(Command::Run { script, args }) => Err(run::run(python, &script, &args)),
     };
+    let status = status.unwrap_or_else(|message| {
+        eprintln!("hotrepl: {message}");
+        2
+    });
     ExitCode::from(status.clamp(0, 255) as u8)
 }
 
 /// How long a kernel that was told to exit gets before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
-fn local_repl(python: Option<PathBuf>) -> Result<i32, String> {
+fn local_repl(python: Option<&Path>) -> Result<i32, String> {
     let events = Events::new().map_err(|e| format!("cannot set up: {e}"))?;
-    let mut kernel = kernel::spawn(python.as_deref()).map_err(|e| e.to_string())?;
+    let mut kernel = kernel::spawn(python).map_err(|e| e.to_string())?;
     let stream = kernel.stream.try_clone().map_err(|e| e.to_string())?;
-    let conn = Connection::start(stream, events.clone()).map_err(|e| e.to_string())?;
+    let conn = Connection::start(Stream::Unix(stream), events.clone()).map_err(|e| e.to_string())?;
     let mut session = Session::new(conn, events, true);
     let ended = if std::io::stdin().is_terminal() {
         repl::run(&mut session)

@@ -70,6 +70,8 @@ pub fn run(session: &mut Session) -> Ended {
                 editor.break_signal.store(false, Ordering::SeqCst);
                 session.show_queued();
                 if let Some(Event::Closed(reason)) = session.events.try_pop() {
+                    // Whatever is said next does not belong on the prompt's line.
+                    session.renderer.text(hotrepl_proto::StreamName::Stdout, "\n");
                     return Ended::Gone(reason);
                 }
             }
@@ -142,14 +144,20 @@ fn print_above_prompt(editor: &editor::Editor, above: Arc<Mutex<AbovePrompt>>) -
     })
 }
 
-/// Shows the kernel's banner before the first prompt, as Python does. The kernel answers
-/// this before its event loop is even up, so it costs little of the start-up.
+/// Shows the kernel's banner before the first prompt, as Python does (and, in a live
+/// process, which one). The kernel answers this before its event loop is even up, so it
+/// costs little of the start-up.
 fn show_banner(session: &mut Session) -> Result<(), String> {
-    match session.conn.request(KernelInfoRequest {}, BANNER_TIMEOUT) {
-        Ok(reply) => {
-            session.renderer.show(&reply);
-            Ok(())
-        }
-        Err(e) => Err(format!("the kernel did not start: {e}")),
+    let reply = match session.conn.request(KernelInfoRequest {}, BANNER_TIMEOUT) {
+        Ok(reply) => reply,
+        Err(e) if session.local => return Err(format!("the kernel did not start: {e}")),
+        Err(e) => return Err(format!("the program did not open the session: {e}")),
+    };
+    session.renderer.show(&reply);
+    if let (false, Content::KernelInfoReply(info)) = (session.local, &reply.content) {
+        let pid = info.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        let note = format!("Attached to process {pid}: Ctrl-D detaches and leaves it running.\n");
+        session.renderer.text(hotrepl_proto::StreamName::Stdout, &note);
     }
+    Ok(())
 }

@@ -117,7 +117,9 @@ impl Outbox {
             q.dropped_bytes += text.len();
             return Pressure::Normal;
         }
-        let was_empty = q.items.is_empty();
+        // The writer is woken by the first text of a batch. Frames queued before it (a
+        // cell's busy status and execute_input) woke nobody, so they do not count.
+        let first_text = q.text_bytes == 0;
         let parent = q.parent.clone();
         q.text_bytes += text.len();
         match q.items.last_mut() {
@@ -138,7 +140,7 @@ impl Outbox {
             Pressure::Normal
         };
         drop(q);
-        if was_empty {
+        if first_text {
             self.wake_writer.notify_one();
         }
         pressure
@@ -357,6 +359,32 @@ mod tests {
             })
         ));
         assert_eq!(next(&mut r).msg_type(), "status");
+    }
+
+    #[test]
+    fn text_after_queued_frames_streams_at_once() {
+        let (outbox, mut r) = pair();
+        r.get_mut()
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let writer = outbox.clone();
+        let writing = std::thread::spawn(move || writer.run_writer());
+        outbox.push_text(StreamName::Stdout, "ready\n", true);
+        assert_eq!(next(&mut r).msg_type(), "stream");
+        // Time for the writer to go back to waiting.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // As a cell starts: its busy status is queued, then it prints and keeps running.
+        outbox.queue_content(
+            hotrepl_proto::Status {
+                execution_state: hotrepl_proto::ExecutionState::Busy,
+            },
+            None,
+        );
+        outbox.push_text(StreamName::Stdout, "started\n", true);
+        assert_eq!(next(&mut r).msg_type(), "status");
+        assert_eq!(next(&mut r).msg_type(), "stream");
+        outbox.close();
+        writing.join().unwrap();
     }
 
     #[test]

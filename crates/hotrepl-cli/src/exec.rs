@@ -1,0 +1,27 @@
+//! `hotrepl exec TARGET CODE`: runs one cell in a live process and prints what it prints
+//! (its stdout on ours, its stderr and traceback on our stderr). Exits 0 if the cell ran,
+//! 1 if it raised (Ctrl-C interrupts it remotely: KeyboardInterrupt), the status it gave
+//! `SystemExit`, and 2 if it could not run at all. `input()` in the cell reads our stdin.
+
+use crate::attach;
+use crate::session::CellEnd;
+use crate::target::Target;
+
+pub fn run(target: &Target, code: &str, token: Option<String>) -> Result<i32, String> {
+    let mut session = attach::open(target, token)?;
+    match session.run_cell(code) {
+        CellEnd::Ok => {
+            session.shut_down();
+            Ok(0)
+        }
+        CellEnd::Failed => {
+            session.shut_down();
+            Ok(1)
+        }
+        CellEnd::Exit(status) => {
+            session.wait_closed();
+            Ok(status)
+        }
+        CellEnd::Gone(reason) => Err(reason),
+    }
+}

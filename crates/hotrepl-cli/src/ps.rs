@@ -1,0 +1,80 @@
+//! `hotrepl ps`: the processes of this user that can be attached to, one line per server
+//! (a process serving both a Unix socket and TCP has two), as a table under a header
+//! line. With none, only the header is printed. Records left behind by processes that
+//! died without stopping their server are deleted on the way.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::records::{self, Record};
+
+pub fn run() -> Result<(), String> {
+    let dir = records::runtime_dir();
+    let mut rows = vec![["PID".to_string(), "PYTHON".into(), "ADDRESS".into(), "PROGRAM".into()]];
+    for record in records::read_all(&dir)? {
+        if !records::process_exists(record.pid) {
+            remove_stale(&dir, &record);
+            continue;
+        }
+        if record.is_attachable() {
+            rows.push([record.pid.to_string(), record.python, record.address, record.program]);
+        }
+    }
+    // A reader that left early (`hotrepl ps | head -1`) is no error.
+    let _ = std::io::stdout().write_all(table(&rows).as_bytes());
+    Ok(())
+}
+
+/// Deletes a dead process's record, and its socket if it is one of ours.
+fn remove_stale(dir: &Path, record: &Record) {
+    let _ = std::fs::remove_file(&record.file);
+    if let Some(socket) = record.socket_path().filter(|s| s.parent() == Some(dir)) {
+        let _ = std::fs::remove_file(socket);
+    }
+}
+
+/// Columns padded to their widest cell, two spaces apart; the last one is not padded.
+fn table(rows: &[[String; 4]]) -> String {
+    let mut widths = [0; 4];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up() {
+        let rows = [
+            ["PID".to_string(), "PYTHON".into(), "ADDRESS".into(), "PROGRAM".into()],
+            [
+                "42".into(),
+                "3.11.7".into(),
+                "/run/42.sock".into(),
+                "app.py --port 80".into(),
+            ],
+        ];
+        assert_eq!(
+            table(&rows),
+            "PID  PYTHON  ADDRESS       PROGRAM\n42   3.11.7  /run/42.sock  app.py --port 80\n"
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! Discovery records (docs/protocol.md): the `<pid>.json` files that programs serving
+//! `hotrepl.start()` keep in the user's runtime directory, saying where they listen.
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub struct Record {
+    /// The record file itself.
+    pub file: PathBuf,
+    pub pid: u32,
+    /// A socket path or `tcp://HOST:PORT`.
+    pub address: String,
+    pub program: String,
+    pub python: String,
+    pub token: Option<String>,
+}
+
+pub const TCP_SCHEME: &str = "tcp://";
+
+impl Record {
+    /// The Unix socket it names, if it is not a TCP record.
+    pub fn socket_path(&self) -> Option<&Path> {
+        (!self.address.starts_with(TCP_SCHEME)).then(|| Path::new(&self.address))
+    }
+
+    /// Whether a client can still use it: its process lives and its socket (if it names
+    /// one) is still there.
+    pub fn is_attachable(&self) -> bool {
+        process_exists(self.pid) && self.socket_path().is_none_or(Path::exists)
+    }
+
+    /// Which of its process's servers this is: 1 for `<pid>.json`, n for `<pid>-n.json`.
+    fn serial(&self) -> u32 {
+        self.file
+            .file_stem()
+            .and_then(|stem| stem.to_str()?.split_once('-')?.1.parse().ok())
+            .unwrap_or(1)
+    }
+
+    fn parse(file: PathBuf, text: &str) -> Option<Record> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+        Some(Record {
+            pid: u32::try_from(value.get("pid")?.as_u64()?).ok()?,
+            address: field("address")?,
+            program: field("program").unwrap_or_default(),
+            python: field("python").unwrap_or_default(),
+            token: field("token"),
+            file,
+        })
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/hotrepl/` if that variable is an absolute path, else `hotrepl-<euid>`
+/// in the temp directory: the kernel's rule (`server/rundir.rs`), which this binary
+/// cannot link to without Python.
+pub fn runtime_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+    {
+        Some(xdg) => xdg.join("hotrepl"),
+        None => std::env::temp_dir().join(format!("hotrepl-{}", euid())),
+    }
+}
+
+/// Every readable record in `dir`, by pid and then in the order the process started its
+/// servers (`<pid>.json`, `<pid>-2.json`, ...); none if the directory does not exist. A
+/// directory that is not private to this user is refused: whoever can write there could
+/// point us at a socket of theirs.
+pub fn read_all(dir: &Path) -> Result<Vec<Record>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+    };
+    check_private(dir)?;
+    // A record that vanishes or is being replaced as we read is simply not there.
+    let mut records: Vec<Record> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(&file).ok()?;
+            Record::parse(file, &text)
+        })
+        .collect();
+    records.sort_by_key(|r| (r.pid, r.serial()));
+    Ok(records)
+}
+
+fn check_private(dir: &Path) -> Result<(), String> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let refuse = |why: String| Err(format!("refusing to use {}: {why}", dir.display()));
+    if !meta.is_dir() {
+        return refuse("it is not a directory".into());
+    }
+    if meta.uid() != euid() {
+        return refuse(format!(
+            "it belongs to uid {}, not to this user (uid {})",
+            meta.uid(),
+            euid()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return refuse(format!(
+            "its mode {:o} lets other users in (it must be 0700)",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// Whether process `pid` exists (owned by anyone).
+pub fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
