@@ -11,10 +11,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-
-from harness import Pty, Stats, ratio, table
-from protocol import Client  # noqa: E402
+from harness import ProtocolClient, Pty, Stats, ratio, table
 
 RUNS = int(os.environ.get("BENCH_ROUNDTRIPS", "2000"))
 KEY_RUNS = int(os.environ.get("BENCH_KEY_ROUNDTRIPS", "300"))
@@ -25,7 +22,7 @@ def protocol_roundtrip() -> Stats:
     ours, theirs = socket.socketpair()
     kernel = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()])
     theirs.close()
-    client = Client(ours)
+    client = ProtocolClient(ours)
     for _ in range(100):
         client.execute("1+1")
     samples = []
