@@ -12,14 +12,20 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHES = ["startup", "local_roundtrip"]
-PEERS = ["ipython"]
+BENCHES = ["startup", "local_roundtrip", "attach_roundtrip", "attach_throughput", "attach_idle", "attach_startup"]
+# What the benchmarks compare hotrepl with, installed in this venv when missing.
+PEERS = ["ipython", "manhole", "aioconsole", "unpythonic", "ipykernel", "jupyter_client"]
 
 
 def ensure_peers() -> None:
-    missing = [p for p in PEERS if subprocess.run([sys.executable, "-c", f"import {p.replace('-', '_')}"], capture_output=True).returncode]
-    if missing:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", *missing], check=False)
+    """One at a time, so that a peer that fails to install is only skipped by the benches."""
+    for peer in PEERS:
+        if subprocess.run([sys.executable, "-c", f"import {peer.replace('-', '_')}"], capture_output=True).returncode == 0:
+            continue
+        print(f"installing {peer}", flush=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", peer])
+        if done.returncode:
+            print(f"({peer} failed to install: the benchmarks skip it)")
 
 
 def main() -> None:
