@@ -201,8 +201,15 @@ class Host:
         """Seconds: the longest gap between two ticks since the last reset_gap()."""
         return float(self.command("gap"))
 
+    def pause(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
     def close(self) -> None:
         try:
+            self.resume()
             self.proc.stdin.close()  # the host's signal to stop its server and exit
             self.proc.wait(10)
         except (OSError, subprocess.TimeoutExpired):
