@@ -85,13 +85,13 @@ def one_window(configs: list[Config]) -> dict[str, tuple[Usage, Usage] | str]:
     try:
         for config in configs:
             try:
-                host = Host(config.server)
-                hosts[config.label] = host
+                hosts[config.label] = host = Host(config.server)
                 if config.attach:
                     clients.append(config.attach(host.address))
             except Exception as e:  # a peer that breaks is reported, the benchmark goes on
                 results[config.label] = f"skipped: {type(e).__name__}: {e}"
-                hosts.pop(config.label, None)
+                if config.label in hosts:
+                    hosts.pop(config.label).close()
         time.sleep(SETTLE)
         before = {label: Usage.of(host.pid) for label, host in hosts.items()}
         time.sleep(SECONDS)

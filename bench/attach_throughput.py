@@ -109,7 +109,7 @@ def main() -> None:
             f"{speed:.1f}" if speed else "-",
             " / ".join(f"{r.seconds:.2f}" if r.done else f"stalled ({r.seconds:.0f})" for r in runs),
             " / ".join("?" if r.intact is None else f"{r.intact:,}" for r in runs),
-            f"{gap * 1e3:.1f}", f"{max(0.0, gap - TICK) * 1e3:.1f}",
+            " / ".join(f"{r.gap * 1e3:.1f}" for r in runs), f"{max(0.0, gap - TICK) * 1e3:.1f}",
             ratio(speed, manhole) if speed and manhole else "-",
         ])
     floor = idle_gap(2.0)
@@ -119,7 +119,7 @@ def main() -> None:
         f"Output throughput: {LINES:,} lines of 100 characters ({MEGABYTES:.1f} MB) printed by one cell, "
         f"{RUNS} runs, each on a new connection after `1+1`; the host loop's worst stall meanwhile",
         ["server", "path / client", "MB/s (median)", "seconds per run", f"lines intact (of {LINES:,})",
-         "host max tick gap, ms", "loop stall, ms (gap - 10)", "MB/s vs manhole"],
+         "host max tick gap per run, ms", "worst loop stall, ms (gap - 10)", "MB/s vs manhole"],
         rows,
     ))
     print("(stalled (N): no output and no reply for N seconds; the run was given up)")
