@@ -7,25 +7,28 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = ["startup", "local_roundtrip", "attach_roundtrip", "attach_throughput", "attach_idle", "attach_startup"]
-# What the benchmarks compare hotrepl with, installed in this venv when missing.
-PEERS = ["ipython", "manhole", "aioconsole", "unpythonic", "ipykernel", "jupyter_client"]
+# What the benchmarks compare hotrepl with (pip name, import name), installed in this venv
+# when missing.
+PEERS = [("ipython", "IPython"), ("manhole", "manhole"), ("aioconsole", "aioconsole"), ("unpythonic", "unpythonic"),
+         ("ipykernel", "ipykernel"), ("jupyter_client", "jupyter_client")]
 
 
 def ensure_peers() -> None:
     """One at a time, so that a peer that fails to install is only skipped by the benches."""
-    for peer in PEERS:
-        if subprocess.run([sys.executable, "-c", f"import {peer.replace('-', '_')}"], capture_output=True).returncode == 0:
+    for package, module in PEERS:
+        if importlib.util.find_spec(module) is not None:
             continue
-        print(f"installing {peer}", flush=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", peer])
+        print(f"installing {package}", flush=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", package])
         if done.returncode:
-            print(f"({peer} failed to install: the benchmarks skip it)")
+            print(f"({package} failed to install: the benchmarks skip it)")
 
 
 def main() -> None:
