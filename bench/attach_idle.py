@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness import HOTREPL, Host, LineClient, NativeClient, available_peers, goal, natural_client, table
+from harness import HOTREPL, Host, LineClient, NativeClient, available_peers, goal, natural_client, skipped, table
 
 SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
 RUNS = int(os.environ.get("BENCH_IDLE_RUNS", "3"))
@@ -88,8 +88,8 @@ def one_window(configs: list[Config]) -> dict[str, tuple[Usage, Usage] | str]:
                 hosts[config.label] = host = Host(config.server)
                 if config.attach:
                     clients.append(config.attach(host.address))
-            except Exception as e:  # a peer that breaks is reported, the benchmark goes on
-                results[config.label] = f"skipped: {type(e).__name__}: {e}"
+            except Exception as e:
+                results[config.label] = skipped(e)
                 if config.label in hosts:
                     hosts.pop(config.label).close()
         time.sleep(SETTLE)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness import (
-    HOTREPL, RTT_CLIENT, Host, LineClient, NativeClient, Stats, available_peers, goal, natural_client, ratio,
-    rtt_client, table,
+    HOTREPL, Host, LineClient, NativeClient, Stats, available_peers, goal, natural_client, ratio, rtt_client,
+    rtt_client_built, skipped, table,
 )
 
 RUNS = int(os.environ.get("BENCH_ATTACH_ROUNDTRIPS", "2000"))
@@ -78,22 +78,18 @@ class Path:
     failure: str | None = None
 
     def fail(self, e: Exception) -> None:
-        self.failure = f"skipped: {type(e).__name__}: {e}"
+        self.failure = skipped(e)
 
 
 def paths() -> list[Path]:
     # The goals are about the two ways people reach hotrepl: nc-style line mode, the native client.
     found = [Path("hotrepl", "line mode, Python line client", lambda a: PythonTrips(LineClient(a, HOTREPL)), True)]
-    if os.path.exists(RTT_CLIENT):
+    if rtt_client_built():
         found.append(Path("hotrepl", "native protocol, Rust client", RustTrips, True))
-    else:
-        print(f"({RTT_CLIENT} is not built: the Rust client row is skipped)")
     found.append(Path("hotrepl", "native protocol, Python client (tests/protocol.py)",
                       lambda a: PythonTrips(NativeClient(a))))
     for peer in available_peers():
-        client = "Python line client" if peer.prompt else "jupyter_client BlockingKernelClient"
-        found.append(Path(peer.name, f"{peer.transport}, {client}",
-                          lambda a, peer=peer: PythonTrips(natural_client(peer, a))))
+        found.append(Path(peer.name, peer.path, lambda a, peer=peer: PythonTrips(natural_client(peer, a))))
     return found
 
 
@@ -106,7 +102,7 @@ def measure(chosen: list[Path]) -> None:
                 path.host = Host(path.server)
                 path.trips = path.open(path.host.address)
                 path.host.pause()
-            except Exception as e:  # a peer that breaks is reported, the benchmark goes on
+            except Exception as e:
                 path.fail(e)
         for _ in range(BLOCKS):
             for path in chosen:

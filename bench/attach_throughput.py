@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness import (
-    HOTREPL, RTT_CLIENT, Host, LineClient, available_peers, goal, natural_client, ratio, rtt_client, table,
+    HOTREPL, Host, LineClient, available_peers, goal, natural_client, ratio, rtt_client, rtt_client_built, skipped,
+    table,
 )
 
 LINES = int(os.environ.get("BENCH_THROUGHPUT_LINES", "200000"))
@@ -67,8 +68,8 @@ def measure(server: str, stream: Callable[[str], tuple[float, int | None, bool]]
                 if not done:  # a stalled session would only stall again
                     break
             return runs
-    except Exception as e:  # a peer that breaks is reported, the benchmark goes on
-        return f"skipped: {type(e).__name__}: {e}"
+    except Exception as e:
+        return skipped(e)
 
 
 def idle_gap(seconds: float) -> float:
@@ -82,14 +83,10 @@ def idle_gap(seconds: float) -> float:
 def main() -> None:
     # (server, path, stream, whether hotrepl's goals are judged on it)
     paths = [("hotrepl", "line mode, Python line client", python_stream(lambda a: LineClient(a, HOTREPL)), True)]
-    if os.path.exists(RTT_CLIENT):
+    if rtt_client_built():
         paths.append(("hotrepl", "native protocol, Rust client", rust_stream, True))
-    else:
-        print(f"({RTT_CLIENT} is not built: the Rust client row is skipped)")
     for peer in available_peers():
-        client = "Python line client" if peer.prompt else "jupyter_client BlockingKernelClient"
-        paths.append((peer.name, f"{peer.transport}, {client}",
-                      python_stream(lambda a, peer=peer: natural_client(peer, a)), False))
+        paths.append((peer.name, peer.path, python_stream(lambda a, peer=peer: natural_client(peer, a)), False))
     results = [(server, path, measure(server, stream), judged) for server, path, stream, judged in paths]
 
     def mb_per_s(runs: list[Run]) -> float | None:

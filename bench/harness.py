@@ -120,6 +120,12 @@ class Server:
     prompt: str | None = None  # line protocol prompts; None: not a line protocol
     continuation: str | None = None
 
+    @property
+    def path(self) -> str:
+        """How its natural client reaches it, as shown in tables."""
+        client = "Python line client" if self.prompt else "jupyter_client BlockingKernelClient"
+        return f"{self.transport}, {client}"
+
 
 HOTREPL = Server("hotrepl", "hotrepl", "Unix socket", ">>> ", "... ")
 PEERS = [
@@ -140,6 +146,12 @@ def installed(module: str) -> bool:
 
 def available_peers() -> list[Server]:
     return [peer for peer in PEERS if installed(peer.module)]
+
+
+def skipped(e: Exception) -> str:
+    """A table cell for a measurement that failed: a peer that breaks is reported, and the
+    benchmark goes on."""
+    return f"skipped: {type(e).__name__}: {e}"
 
 
 class HostFailed(Exception):
@@ -320,6 +332,14 @@ class JupyterClient:
 def natural_client(server: Server, address: str) -> LineClient | JupyterClient:
     """The client people use with each server: a line client, or jupyter_client."""
     return LineClient(address, server) if server.prompt else JupyterClient(address)
+
+
+def rtt_client_built() -> bool:
+    """Whether ./dev bench built bench/rtt-client; says so when it did not (its rows are skipped)."""
+    built = os.path.exists(RTT_CLIENT)
+    if not built:
+        print(f"({RTT_CLIENT} is not built: the Rust client rows are skipped)")
+    return built
 
 
 def rtt_client(*args: str) -> list[str]:
