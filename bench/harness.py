@@ -163,6 +163,7 @@ class Host:
     Its pid, the address its server listens on, and the longest gap between its ticks."""
 
     def __init__(self, server: str):
+        self.server = server
         self.workdir = tempfile.mkdtemp(prefix="bench-host-")
         self.log_path = os.path.join(self.workdir, "host.log")
         reports, report_w = os.pipe()
@@ -220,11 +221,16 @@ class Host:
         os.kill(self.pid, signal.SIGCONT)
 
     def close(self) -> None:
-        try:
+        """Ends the host; says so if its server kept it from exiting or it crashed on the way
+        (the benchmarks' numbers stand, but that is a bug to see)."""
+        if self.proc.poll() is None:
             self.resume()
-            self.proc.stdin.close()  # the host's signal to stop its server and exit
-            self.proc.wait(10)
-        except (OSError, subprocess.TimeoutExpired):
+        self.proc.stdin.close()  # the host's signal to stop its server and exit
+        try:
+            if self.proc.wait(10) < 0:
+                print(f"(note: the {self.server} host died of signal {-self.proc.returncode} while exiting)")
+        except subprocess.TimeoutExpired:
+            print(f"(note: the {self.server} host did not exit within 10 s of its end: killed)")
             self.proc.kill()
             self.proc.wait()
         os.close(self.reports)
