@@ -5,6 +5,7 @@ the next prompt) side by side with the other prompts."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,6 +53,7 @@ def keyboard_roundtrip(argv: list[str], prompt: bytes, answer: bytes) -> Stats:
         return Stats(samples)
     finally:
         term.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:
