@@ -5,16 +5,14 @@ the next prompt) side by side with the other prompts."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-
-from harness import Pty, Stats, ratio, table
-from protocol import Client  # noqa: E402
+from harness import ProtocolClient, Pty, Stats, ratio, table
 
 RUNS = int(os.environ.get("BENCH_ROUNDTRIPS", "2000"))
 KEY_RUNS = int(os.environ.get("BENCH_KEY_ROUNDTRIPS", "300"))
@@ -25,7 +23,7 @@ def protocol_roundtrip() -> Stats:
     ours, theirs = socket.socketpair()
     kernel = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()])
     theirs.close()
-    client = Client(ours)
+    client = ProtocolClient(ours)
     for _ in range(100):
         client.execute("1+1")
     samples = []
@@ -55,6 +53,7 @@ def keyboard_roundtrip(argv: list[str], prompt: bytes, answer: bytes) -> Stats:
         return Stats(samples)
     finally:
         term.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:

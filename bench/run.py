@@ -7,19 +7,28 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHES = ["startup", "local_roundtrip"]
-PEERS = ["ipython"]
+BENCHES = ["startup", "local_roundtrip", "attach_roundtrip", "attach_throughput", "attach_idle", "attach_startup"]
+# What the benchmarks compare hotrepl with (pip name, import name), installed in this venv
+# when missing.
+PEERS = [("ipython", "IPython"), ("manhole", "manhole"), ("aioconsole", "aioconsole"), ("unpythonic", "unpythonic"),
+         ("ipykernel", "ipykernel"), ("jupyter_client", "jupyter_client")]
 
 
 def ensure_peers() -> None:
-    missing = [p for p in PEERS if subprocess.run([sys.executable, "-c", f"import {p.replace('-', '_')}"], capture_output=True).returncode]
-    if missing:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", *missing], check=False)
+    """One at a time, so that a peer that fails to install is only skipped by the benches."""
+    for package, module in PEERS:
+        if importlib.util.find_spec(module) is not None:
+            continue
+        print(f"installing {package}", flush=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", package])
+        if done.returncode:
+            print(f"({package} failed to install: the benchmarks skip it)")
 
 
 def main() -> None:
