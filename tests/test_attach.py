@@ -42,6 +42,35 @@ def test_plain_cell_never_blocks_the_program(make_host):
     assert float(client.execute("max_gap").result) < 0.1
 
 
+def test_output_arrives_while_the_cell_runs(make_host):
+    host = make_host()
+    client = host.connect()
+    assert client.execute("1 + 1").result == "2"
+    msg_id = client.send("execute_request", {"code": "import time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second')"})
+    started = time.monotonic()
+    arrived: dict[str, float] = {}
+    while "reply" not in arrived:
+        msg = client.recv()
+        if msg["header"]["msg_type"] == "stream":
+            for line in msg["content"]["text"].splitlines():
+                arrived.setdefault(line, time.monotonic() - started)
+        elif msg["header"]["msg_type"] == "execute_reply" and msg["parent_header"]["msg_id"] == msg_id:
+            arrived["reply"] = time.monotonic() - started
+    assert arrived["first"] < 1.0 < arrived["second"], arrived
+
+
+def test_a_cell_printing_megabytes_streams_every_line(make_host):
+    host = make_host()
+    client = host.connect()
+    assert client.execute("1 + 1").result == "2"
+    # 10 MB: well past the point where the session waits for its client to catch up.
+    run = client.execute("for i in range(100_000):\n    print(f'{i:08d}' + 'x' * 91)")
+    assert run.reply["status"] == "ok"
+    lines = run.stdout.splitlines()
+    assert len(lines) == 100_000
+    assert all(line == f"{i:08d}" + "x" * 91 for i, line in enumerate(lines))
+
+
 def test_many_sessions_each_see_only_their_own_output(make_host):
     host = make_host()
     clients = [host.connect() for _ in range(20)]

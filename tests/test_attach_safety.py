@@ -271,6 +271,25 @@ def test_a_stuck_session_does_not_delay_the_programs_exit(make_host):
     assert client.is_closed()
 
 
+@pytest.mark.parametrize("ending", ["exit", "stop"])
+def test_a_client_that_stopped_reading_holds_up_nothing(make_host, ending):
+    """A session printing faster than its client reads waits for that client; the program
+    stopping the server or exiting meanwhile neither waits for the client nor crashes, and
+    the orphaned cell does not go on printing into the program's own output."""
+    after = "server.stop()\nprint('STOPPED', flush=True)\ntime.sleep(1)\nprint('DONE', flush=True)\n"
+    host = make_host("import time\nprint('LOOP RUNNING', flush=True)\ntime.sleep(1.5)\n" + (after if ending == "stop" else ""))
+    client = host.connect()
+    client.send("execute_request", {"code": "while True:\n    print('x' * 100)"})
+    started = time.monotonic()
+    assert host.proc.wait(timeout=15) == 0, host.proc.stderr.read()
+    assert time.monotonic() - started < 5
+    rest = host.proc.stdout.read()
+    assert "x" * 100 not in rest
+    if ending == "stop":
+        assert rest.split() == ["STOPPED", "DONE"]
+    client.close()
+
+
 def test_a_forked_child_does_not_serve_the_parents_socket(make_host):
     body = (
         "import os, time\n"

@@ -10,6 +10,7 @@
 //! their output is dropped and counted, so a slow client can never stall the host.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 use hotrepl_proto::{encode_frame, Content, Header, HeaderSource, Message, Stream, StreamName};
 
@@ -48,6 +49,8 @@ struct Queue {
     dropped_bytes: usize,
     /// The request that output is attributed to (the running or last cell).
     parent: Option<Arc<Header>>,
+    /// A batch taken from `items` is being written.
+    sending: bool,
     closed: bool,
 }
 
@@ -208,15 +211,36 @@ impl Outbox {
                 return;
             }
             q.text_bytes = 0;
+            q.sending = true;
             let dropped = std::mem::take(&mut q.dropped_bytes);
             (std::mem::take(&mut q.items), dropped)
         };
         self.drained.notify_all();
         let bytes = self.encode(items, dropped);
-        if socket.send_all(&bytes).is_err() {
-            drop(socket);
+        let sent = socket.send_all(&bytes);
+        drop(socket);
+        self.lock_queue().sending = false;
+        self.drained.notify_all();
+        if sent.is_err() {
             self.close();
         }
+    }
+
+    /// Closes once everything queued has been written, or at `deadline` whatever is left:
+    /// for threads that must not wait on a client (the program's own, stopping the server
+    /// or exiting), which leave the writing to the writer thread.
+    pub fn close_by(&self, deadline: Instant) {
+        self.wake_writer.notify_one();
+        let mut q = self.lock_queue();
+        while (q.sending || !q.items.is_empty()) && !q.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            q = self.drained.wait_timeout(q, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        drop(q);
+        self.close();
     }
 
     fn encode(&self, items: Vec<Item>, dropped: usize) -> Vec<u8> {

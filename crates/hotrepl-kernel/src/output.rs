@@ -664,42 +664,79 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         if current.is_instance_of::<OutputStream>() {
             continue;
         }
-        let stream = OutputStream {
-            name,
-            original: current.unbind(),
-            buffer: PyOnceLock::new(),
+        let stream = match reinstate(py, Some(name), &current) {
+            Some(stream) => stream,
+            None => Bound::new(
+                py,
+                OutputStream {
+                    name,
+                    original: current.unbind(),
+                    buffer: PyOnceLock::new(),
+                },
+            )?
+            .into_any()
+            .unbind(),
         };
-        sys.setattr(attr, Bound::new(py, stream)?)?;
+        sys.setattr(attr, stream)?;
     }
     let current = sys.getattr("stdin")?;
     if !current.is_instance_of::<InputStream>() {
-        sys.setattr(
-            "stdin",
-            Bound::new(
+        let stream = match reinstate(py, None, &current) {
+            Some(stream) => stream,
+            None => Bound::new(
                 py,
                 InputStream {
                     original: current.unbind(),
                 },
-            )?,
-        )?;
+            )?
+            .into_any()
+            .unbind(),
+        };
+        sys.setattr("stdin", stream)?;
     }
     Ok(())
 }
+
+/// The retired stand-in for `current` (`sys.stdout` or `sys.stderr` by `name`, else
+/// `sys.stdin`), taken back out of retirement: a program that starts and stops its server
+/// again and again does not pile up new ones.
+fn reinstate(py: Python<'_>, name: Option<StreamName>, current: &Bound<'_, PyAny>) -> Option<Py<PyAny>> {
+    let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+    let found = retired.iter().position(|r| {
+        let r = r.bind(py);
+        let original = match (name, r.cast::<OutputStream>(), r.cast::<InputStream>()) {
+            (Some(name), Ok(out), _) if out.get().name == name => &out.get().original,
+            (None, _, Ok(input)) => &input.get().original,
+            _ => return false,
+        };
+        original.bind(py).is(current)
+    })?;
+    Some(retired.swap_remove(found))
+}
+
+/// Stand-ins taken out of `sys`, kept alive for good. A thread inside `print()` may hold
+/// one by a borrowed reference only (CPython before 3.12), and resumes after a write that
+/// let go of the GIL; freeing the object under it would crash the program.
+static RETIRED: Mutex<Vec<Py<PyAny>>> = Mutex::new(Vec::new());
 
 /// Puts the original objects back where ours are still in place (someone who replaced
 /// ours since keeps theirs).
 pub fn uninstall(py: Python<'_>) -> PyResult<()> {
     let sys = py.import("sys")?;
+    let mut retired = Vec::new();
     for attr in ["stdout", "stderr"] {
         let current = sys.getattr(attr)?;
         if let Ok(ours) = current.cast::<OutputStream>() {
             sys.setattr(attr, ours.get().original.bind(py))?;
+            retired.push(current.unbind());
         }
     }
     let current = sys.getattr("stdin")?;
     if let Ok(ours) = current.cast::<InputStream>() {
         sys.setattr("stdin", ours.get().original.bind(py))?;
+        retired.push(current.unbind());
     }
+    RETIRED.lock().unwrap_or_else(|e| e.into_inner()).extend(retired);
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use hotrepl_proto::HeaderSource;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -38,6 +39,9 @@ use crate::reader::RequestReader;
 use crate::session::CloseReason;
 use crate::socket::Socket;
 use crate::threads;
+
+/// How long stopping (or exiting) waits, in all, for clients to take their last output.
+const LAST_OUTPUT_GRACE: Duration = Duration::from_millis(250);
 
 enum Listener {
     Unix { listener: UnixListener, path: PathBuf },
@@ -254,7 +258,6 @@ fn bind_tcp(host: &str, port: u16, token: Option<String>) -> PyResult<(Listener,
     let listener = TcpListener::bind(addr).map_err(|e| PyOSError::new_err(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr().map_err(|e| PyOSError::new_err(e.to_string()))?;
     let address = format!("tcp://{local}");
-    let shown = shown.or_else(|| None);
     Ok((
         Listener::Tcp {
             listener,
@@ -486,12 +489,21 @@ impl Shared {
             .drain(..)
             .filter_map(|w| w.upgrade())
             .collect();
-        for conn in connections {
+        for conn in &connections {
             conn.end(py, CloseReason::ClientGone);
-            let outbox = conn.session.io.outbox();
-            outbox.flush();
-            outbox.close();
+            // A cell still running has no one left to see it, and would otherwise go on
+            // in the program unseen (printing to the program's own output once ours is
+            // gone).
+            conn.session.executor.interrupt(py, &conn.session, false);
         }
+        // What the clients have not read yet gets a moment to leave, shared by all of
+        // them: a client that stopped reading must not keep the program from exiting.
+        let deadline = Instant::now() + LAST_OUTPUT_GRACE;
+        threads::without_python(py, || {
+            for conn in &connections {
+                conn.session.io.outbox().close_by(deadline);
+            }
+        });
         // With no server left, the program gets its own sys.stdout and friends back.
         let servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
         if servers.iter().all(|s| s.stopped.load(Ordering::SeqCst)) {
