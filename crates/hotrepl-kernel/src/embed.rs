@@ -52,6 +52,10 @@ pub fn embed_start(
     event_loop: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Embedded> {
     kernel_info::init(py)?;
+    // The session's thread winds down (and logs its end) after the client exits, while the
+    // program may already be exiting: the exit hook keeps it off the finalizing interpreter,
+    // which would otherwise end it mid-call and abort the process.
+    crate::server::register_process_hooks(py)?;
     let client = client_binary(py)?;
     let (ours, theirs) = UnixStream::pair().map_err(|e| PyOSError::new_err(e.to_string()))?;
     let foreground = terminal_foreground();

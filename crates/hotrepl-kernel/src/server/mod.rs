@@ -607,7 +607,7 @@ pub fn after_fork_in_child() {
 
 static HOOKS: std::sync::Once = std::sync::Once::new();
 
-fn register_process_hooks(py: Python<'_>) -> PyResult<()> {
+pub(crate) fn register_process_hooks(py: Python<'_>) -> PyResult<()> {
     let mut result = Ok(());
     HOOKS.call_once(|| {
         result = (|| {
