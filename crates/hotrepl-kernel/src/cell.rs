@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use crate::pycache::py_attr;
 
 /// `ast.PyCF_ONLY_AST`, `ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`: fixed values of CPython's compiler.
-const PYCF_ONLY_AST: i32 = 0x0400;
+pub const PYCF_ONLY_AST: i32 = 0x0400;
 pub const PYCF_ALLOW_TOP_LEVEL_AWAIT: i32 = 0x2000;
 /// The `CO_FUTURE_*` bits that a `from __future__ import ...` cell sets for later cells.
 const FUTURE_FLAGS_MASK: i32 = 0x3e_0000 | 0x100_0000;

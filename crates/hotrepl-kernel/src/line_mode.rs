@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 use hotrepl_proto::{
-    Completeness, Content, ExecuteRequest, HeaderSource, InputReply, InterruptRequest, IsCompleteRequest, Message,
+    Content, ExecuteRequest, HeaderSource, InputReply, InterruptRequest, Message,
 };
 
 use crate::connection::Incoming;
@@ -177,13 +177,8 @@ impl LineReader {
             session.io.outbox().push_raw(PROMPT);
             return;
         }
-        let request = IsCompleteRequest {
-            code: self.cell.clone(),
-        };
-        let incomplete =
-            crate::threads::with_python(|py| is_complete::reply(py, &request).status == Completeness::Incomplete)
-                .unwrap_or(false);
-        if incomplete {
+        let incomplete = crate::threads::with_python(|py| is_complete::console_wants_more(py, &self.cell));
+        if incomplete == Some(true) {
             session.io.outbox().push_raw(CONTINUATION);
         } else {
             let code = std::mem::take(&mut self.cell);

@@ -7,40 +7,75 @@ use hotrepl_proto::{Completeness, IsCompleteReply, IsCompleteRequest};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::cell::PYCF_ALLOW_TOP_LEVEL_AWAIT;
+use crate::cell::{PYCF_ALLOW_TOP_LEVEL_AWAIT, PYCF_ONLY_AST};
 
 static COMPILER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-fn command_compiler(py: Python<'_>) -> PyResult<&Py<PyAny>> {
-    COMPILER.get_or_try_init(py, || {
-        let compiler = py.import("codeop")?.getattr("CommandCompiler")?.call0()?;
-        let inner = compiler.getattr("compiler")?;
-        let flags: i32 = inner.getattr("flags")?.extract()?;
-        inner.setattr("flags", flags | PYCF_ALLOW_TOP_LEVEL_AWAIT)?;
-        Ok(compiler.unbind())
-    })
+fn command_compiler(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    COMPILER
+        .get_or_try_init(py, || {
+            let compiler = py.import("codeop")?.getattr("CommandCompiler")?.call0()?;
+            let inner = compiler.getattr("compiler")?;
+            let flags: i32 = inner.getattr("flags")?.extract()?;
+            inner.setattr("flags", flags | PYCF_ALLOW_TOP_LEVEL_AWAIT)?;
+            Ok(compiler.unbind())
+        })
+        .map(|c| c.bind(py))
+}
+
+/// How a prompt reads a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// hotrepl's prompt: one line that compiles runs, `for x in y: print(x)` included.
+    Cell,
+    /// The standard console's (line mode): any compound statement ends with an empty line.
+    Console,
+}
+
+impl Reading {
+    /// The compile mode that gives each its rule: "single" with codeop's flags is what the
+    /// standard console compiles with.
+    fn mode(self) -> &'static str {
+        match self {
+            Reading::Cell => "exec",
+            Reading::Console => "single",
+        }
+    }
 }
 
 pub fn reply(py: Python<'_>, request: &IsCompleteRequest) -> IsCompleteReply {
-    match check(py, &request.code) {
-        Ok(reply) => reply,
-        Err(_) => IsCompleteReply {
-            status: Completeness::Unknown,
-            indent: String::new(),
-        },
-    }
+    check(py, &request.code, Reading::Cell).unwrap_or_else(|_| IsCompleteReply {
+        status: Completeness::Unknown,
+        indent: String::new(),
+    })
 }
 
-fn check(py: Python<'_>, code: &str) -> PyResult<IsCompleteReply> {
+/// Whether line mode waits for another line; if the check itself fails, the code runs and
+/// its error is shown.
+pub fn console_wants_more(py: Python<'_>, code: &str) -> bool {
+    check(py, code, Reading::Console).is_ok_and(|r| r.status == Completeness::Incomplete)
+}
+
+fn check(py: Python<'_>, code: &str, reading: Reading) -> PyResult<IsCompleteReply> {
     if code.trim().is_empty() {
         return Ok(complete());
     }
+    let compiler = command_compiler(py)?;
     let warnings = py.import("warnings")?;
     let guard = warnings.getattr("catch_warnings")?.call0()?;
     guard.call_method0("__enter__")?;
-    // Compiling twice must not print the same SyntaxWarning at the prompt.
+    // Compiling to check must not print the SyntaxWarning the run will print.
     warnings.call_method1("simplefilter", ("ignore",))?;
-    let compiled = command_compiler(py)?.bind(py).call1((code, "<input>", "exec"));
+    // Most input parses as it is, which settles it: it is complete (whether it compiles is
+    // for the run to tell). Parsing alone is cheap; codeop's full check, for the rest,
+    // compiles up to three times.
+    let flags: i32 = compiler.getattr("compiler")?.getattr("flags")?.extract()?;
+    let builtins = py.import("builtins")?;
+    let parsed = builtins.call_method1("compile", (code, "<input>", reading.mode(), flags | PYCF_ONLY_AST, true));
+    let compiled = match parsed {
+        Ok(code) => Ok(code),
+        Err(_) => compiler.call1((code, "<input>", reading.mode())),
+    };
     guard.call_method1("__exit__", (py.None(), py.None(), py.None()))?;
     match compiled {
         Err(_) => Ok(IsCompleteReply {
