@@ -41,7 +41,9 @@ class Embedded:
     def wait(self) -> int:
         """Wait for the user to leave; return the client's exit status."""
 
-def embed_start(namespace: dict[str, Any], event_loop: Optional[asyncio.AbstractEventLoop] = None) -> Embedded: ...
+def embed_start(
+    globals: dict[str, Any], locals: Optional[dict[str, Any]], event_loop: Optional[asyncio.AbstractEventLoop] = None
+) -> Embedded: ...
 def stop() -> None:
     """Stop every server started in this process (also runs at exit)."""
 def after_fork_in_child() -> None: ...

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use hotrepl_proto::HeaderSource;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 use crate::connection::{Connection, Requests};
 use crate::exec::attached::AttachedExecutor;
 use crate::exec::host_loop::LoopSource;
 use crate::outbox::{Encoding, Outbox};
 use crate::output::{self, SessionIo};
-use crate::session::Session;
+use crate::session::{Namespace, Session};
 use crate::socket::Socket;
 use crate::threads;
 
@@ -25,14 +24,14 @@ pub fn open(
     requests: Requests,
     encoding: Encoding,
     headers: Arc<HeaderSource>,
-    globals: Py<PyDict>,
+    namespace: Namespace,
     loops: Arc<LoopSource>,
     label: String,
 ) -> PyResult<Arc<Connection>> {
     let outbox = Outbox::new(write_half, headers, encoding);
     let io = SessionIo::new(outbox.clone(), false);
     let executor = AttachedExecutor::new(loops);
-    let session = Session::new(io, globals, None, executor.clone());
+    let session = Session::new(io, namespace, executor.clone());
     let conn = Connection::new(session.clone(), requests, label);
     executor.set_connection(&conn);
     output::install(py)?;

@@ -27,6 +27,7 @@ use crate::local::{random_id, user_name};
 use crate::ops::kernel_info;
 use crate::outbox::Encoding;
 use crate::reader::RequestReader;
+use crate::session::Namespace;
 use crate::socket::Socket;
 use crate::threads;
 
@@ -45,10 +46,11 @@ pub struct Embedded {
 /// Starts the client on this terminal and a session for it in `namespace`. Cells that await
 /// run on `event_loop` (the caller's, for `embed_async`), else on a private loop.
 #[pyfunction]
-#[pyo3(signature = (namespace, event_loop=None))]
+#[pyo3(signature = (globals, locals, event_loop=None))]
 pub fn embed_start(
     py: Python<'_>,
-    namespace: Bound<'_, PyDict>,
+    globals: Bound<'_, PyDict>,
+    locals: Option<Bound<'_, PyDict>>,
     event_loop: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Embedded> {
     kernel_info::init(py)?;
@@ -84,9 +86,12 @@ pub fn embed_start(
         Some(l) => LoopSource::Given(l.unbind()),
         None => LoopSource::Private,
     });
-    let globals = namespace.unbind();
+    let namespace = Namespace {
+        globals: globals.unbind(),
+        locals: locals.map(Bound::unbind),
+    };
     let socket = Socket::Unix(ours);
-    threads::spawn_worker("hotrepl-embed", move || serve(socket, globals, loops))
+    threads::spawn_worker("hotrepl-embed", move || serve(socket, namespace, loops))
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the session thread: {e}")))?;
     Ok(Embedded {
         child: Mutex::new(Some(child)),
@@ -95,7 +100,7 @@ pub fn embed_start(
 }
 
 /// The session's thread: the client is the only one ever on this socket pair.
-fn serve(mut socket: Socket, globals: Py<PyDict>, loops: Arc<LoopSource>) {
+fn serve(mut socket: Socket, namespace: Namespace, loops: Arc<LoopSource>) {
     let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
     if connection::handshake(&mut socket, &headers).is_err() {
         return;
@@ -112,7 +117,7 @@ fn serve(mut socket: Socket, globals: Py<PyDict>, loops: Arc<LoopSource>) {
             requests,
             Encoding::Frames,
             headers,
-            globals,
+            namespace,
             loops,
             label,
         ) {

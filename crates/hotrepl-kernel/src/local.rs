@@ -17,7 +17,7 @@ use crate::exec::local::LocalKernel;
 use crate::outbox::{Encoding, Outbox};
 use crate::output::{self, SessionIo};
 use crate::reader::RequestReader;
-use crate::session::{CloseReason, Session};
+use crate::session::{CloseReason, Namespace, Session};
 use crate::socket::Socket;
 use crate::threads;
 
@@ -56,7 +56,14 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
 
     let kernel = LocalKernel::new();
     let main: Bound<'_, PyDict> = py.import("__main__")?.dict();
-    let session = Session::new(io, main.unbind(), None, kernel.clone());
+    let session = Session::new(
+        io,
+        Namespace {
+            globals: main.unbind(),
+            locals: None,
+        },
+        kernel.clone(),
+    );
 
     let writer = outbox.clone();
     threads::spawn_io("hotrepl-writer", move || writer.run_writer())?;

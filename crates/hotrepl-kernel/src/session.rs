@@ -38,6 +38,13 @@ pub enum CloseReason {
     Shutdown,
 }
 
+/// Where a session's cells run.
+pub struct Namespace {
+    pub globals: Py<PyDict>,
+    /// Separate locals (an `embed()` in a function); None runs cells in `globals`.
+    pub locals: Option<Py<PyDict>>,
+}
+
 pub struct Session {
     pub io: Arc<SessionIo>,
     pub globals: Py<PyDict>,
@@ -49,16 +56,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(
-        io: Arc<SessionIo>,
-        globals: Py<PyDict>,
-        locals: Option<Py<PyDict>>,
-        executor: Arc<dyn Executor>,
-    ) -> Arc<Session> {
+    pub fn new(io: Arc<SessionIo>, namespace: Namespace, executor: Arc<dyn Executor>) -> Arc<Session> {
         Arc::new(Session {
             io,
-            globals,
-            locals,
+            globals: namespace.globals,
+            locals: namespace.locals,
             executor,
             execution_count: AtomicU64::new(0),
             future_flags: Mutex::new(0),

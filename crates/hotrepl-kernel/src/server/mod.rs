@@ -36,7 +36,7 @@ use crate::ops::kernel_info;
 use crate::outbox::Encoding;
 use crate::output;
 use crate::reader::RequestReader;
-use crate::session::CloseReason;
+use crate::session::{CloseReason, Namespace};
 use crate::socket::Socket;
 use crate::threads;
 
@@ -448,7 +448,7 @@ impl Shared {
             requests,
             encoding,
             headers,
-            globals,
+            Namespace { globals, locals: None },
             self.loops.clone(),
             label,
         );
