@@ -247,6 +247,11 @@ def test_plain_line_mode_for_nc(make_host):
     assert nc.read_until("... ") == "... "
     assert nc.run("") == ""
     assert nc.run("double(x)") == "42\n"
+    # As at python's own prompt, even a one-line compound statement ends with an empty line.
+    nc.send("for i in range(2): print(i)\n")
+    assert nc.read_until("... ") == "... "
+    assert nc.run("") == "0\n1\n"
+    assert nc.run("await asyncio.sleep(0, result='awaited')") == "'awaited'\n"
     out = nc.run("1 / 0")
     assert "Traceback (most recent call last)" in out and out.rstrip().endswith("ZeroDivisionError: division by zero")
     assert nc.run("print('hi'); 2 * 21") == "hi\n42\n"
