@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -86,28 +87,49 @@ class Host:
             text=True,
             preexec_fn=dies_with_tests,
         )
-        self.address = self._read_line("ADDRESS")
-        self.token = self._read_line("TOKEN")
+        # Read by a thread of its own, so that waiting for a line has a deadline even when
+        # the host prints nothing; `output` keeps every line, in order.
         self.output: list[str] = []
+        self._seen = 0
+        self._new_line = threading.Condition()
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
+        self.address = self._wait_for_line("ADDRESS ", "did not start").split(" ", 1)[1].strip()
+        self.token = self._wait_for_line("TOKEN ", "did not start").split(" ", 1)[1].strip()
 
-    def _read_line(self, key: str) -> str:
-        line = self.proc.stdout.readline()
-        if not line.startswith(key + " "):
-            rest = line + self.proc.stdout.read() if self.proc.poll() is not None else line
-            raise RuntimeError(f"host did not start: {rest}\n{self.proc.stderr.read() if self.proc.poll() is not None else ''}")
-        return line.split(" ", 1)[1].strip()
+    def _read_output(self) -> None:
+        for line in self.proc.stdout:
+            with self._new_line:
+                self.output.append(line)
+                self._new_line.notify_all()
+        with self._new_line:
+            self._new_line.notify_all()
 
-    def wait_for_output(self, text: str, timeout: float = 10.0) -> None:
-        """Reads the host's stdout until a line contains `text`."""
+    def _wait_for_line(self, text: str, failure: str, timeout: float = 10.0) -> str:
+        """The next line, after those already waited for, that contains `text`."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"host never printed {text!r}; got {self.output!r}")
+        with self._new_line:
+            while True:
+                for i in range(self._seen, len(self.output)):
+                    if text in self.output[i]:
+                        self._seen = i + 1
+                        return self.output[i]
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._reader.is_alive():
+                    break
+                self._new_line.wait(left)
+        stderr = self.proc.stderr.read() if self.proc.poll() is not None else ""
+        raise AssertionError(f"host {failure}: no line with {text!r} in {self.output!r}\n{stderr}")
+
+    def wait_for_output(self, text: str, timeout: float = 10.0) -> str:
+        """Waits for a line containing `text`, printed after the last line waited for."""
+        return self._wait_for_line(text, "never printed it", timeout)
+
+    def output_after_exit(self, timeout: float = 10.0) -> list[str]:
+        """Once the host has exited: the lines after the last one waited for."""
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        return self.output[self._seen:]
 
     @property
     def pid(self) -> int:

@@ -283,7 +283,7 @@ def test_a_client_that_stopped_reading_holds_up_nothing(make_host, ending):
     started = time.monotonic()
     assert host.proc.wait(timeout=15) == 0, host.proc.stderr.read()
     assert time.monotonic() - started < 5
-    rest = host.proc.stdout.read()
+    rest = "".join(host.output_after_exit())
     assert "x" * 100 not in rest
     if ending == "stop":
         assert rest.split() == ["STOPPED", "DONE"]
@@ -318,16 +318,16 @@ def test_a_forked_child_can_serve_on_its_own(make_host):
         "pid = os.fork()\n"
         "if pid == 0:\n"
         "    child_server = hotrepl.start()\n"
-        "    print('CHILD', child_server.address, flush=True)\n"
+        # One write a line: parent and child share the pipe.
+        "    os.write(1, f'CHILD {child_server.address}\\n'.encode())\n"
         "    time.sleep(30)\n"
         "    os._exit(0)\n"
-        "print('LOOP RUNNING', flush=True)\n"
+        "os.write(1, b'LOOP RUNNING\\n')\n"
         "while True:\n"
         "    time.sleep(0.05)\n"
     )
     host = make_host(body)
-    host.wait_for_output("CHILD")
-    child_address = next(line for line in host.output if line.startswith("CHILD")).split()[1]
+    child_address = host.wait_for_output("CHILD").split()[1]
     assert child_address != host.address
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(child_address)
@@ -351,8 +351,7 @@ def test_stop_and_start_again(make_host):
     host = make_host(body)
     client = host.connect()
     assert client.execute("1").result == "1"
-    host.wait_for_output("RESTARTED")
-    new_address = host.output[-1].split()[1]
+    new_address = host.wait_for_output("RESTARTED").split()[1]
     assert client.is_closed(), "stopping ends the sessions"
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(new_address)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hosts import dies_with_tests
 from protocol import Client
 
 # An asyncio program with a ticker task. `--tcp` serves TCP too, with a generated token
@@ -103,7 +104,7 @@ def start_host(tmp_path, env):
         script.write_text(textwrap.dedent(source))
         proc = subprocess.Popen(
             [sys.executable, str(script), *args], env=env, cwd=tmp_path,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, preexec_fn=dies_with_tests,
         )
         host = Host(proc, proc.stdout.readline())
         hosts.append(host)

@@ -6,10 +6,12 @@
 use std::io::Write;
 use std::path::Path;
 
+use hotrepl_proto::rundir;
+
 use crate::records::{self, Record};
 
 pub fn run() -> Result<(), String> {
-    let dir = records::runtime_dir();
+    let dir = rundir::runtime_dir();
     let mut rows = vec![["PID".to_string(), "PYTHON".into(), "ADDRESS".into(), "PROGRAM".into()]];
     for record in records::read_all(&dir)? {
         if !records::process_exists(record.pid) {

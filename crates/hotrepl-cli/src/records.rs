@@ -2,9 +2,9 @@
 //! `hotrepl.start()` keep in the user's runtime directory, saying where they listen.
 
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use hotrepl_proto::rundir;
 use serde_json::Value;
 
 pub struct Record {
@@ -54,19 +54,6 @@ impl Record {
     }
 }
 
-/// `$XDG_RUNTIME_DIR/hotrepl/` if that variable is an absolute path, else `hotrepl-<euid>`
-/// in the temp directory: the kernel's rule (`server/rundir.rs`), which this binary
-/// cannot link to without Python.
-pub fn runtime_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-    {
-        Some(xdg) => xdg.join("hotrepl"),
-        None => std::env::temp_dir().join(format!("hotrepl-{}", euid())),
-    }
-}
-
 /// Every readable record in `dir`, by pid and then in the order the process started its
 /// servers (`<pid>.json`, `<pid>-2.json`, ...); none if the directory does not exist. A
 /// directory that is not private to this user is refused: whoever can write there could
@@ -77,7 +64,7 @@ pub fn read_all(dir: &Path) -> Result<Vec<Record>, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
     };
-    check_private(dir)?;
+    rundir::check_private_dir(dir).map_err(|e| e.to_string())?;
     // A record that vanishes or is being replaced as we read is simply not there.
     let mut records: Vec<Record> = entries
         .filter_map(|e| e.ok())
@@ -92,28 +79,6 @@ pub fn read_all(dir: &Path) -> Result<Vec<Record>, String> {
     Ok(records)
 }
 
-fn check_private(dir: &Path) -> Result<(), String> {
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    let refuse = |why: String| Err(format!("refusing to use {}: {why}", dir.display()));
-    if !meta.is_dir() {
-        return refuse("it is not a directory".into());
-    }
-    if meta.uid() != euid() {
-        return refuse(format!(
-            "it belongs to uid {}, not to this user (uid {})",
-            meta.uid(),
-            euid()
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return refuse(format!(
-            "its mode {:o} lets other users in (it must be 0700)",
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(())
-}
-
 /// Whether process `pid` exists (owned by anyone).
 pub fn process_exists(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
@@ -121,9 +86,4 @@ pub fn process_exists(pid: u32) -> bool {
     };
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
-}
-
-fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
 }

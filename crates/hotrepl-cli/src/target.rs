@@ -11,6 +11,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::connection::{Connection, Opened, Stream};
+use hotrepl_proto::rundir;
+
 use crate::records::{self, TCP_SCHEME};
 
 /// How long connecting to one TCP address may take.
@@ -75,7 +77,7 @@ fn connect_pid(pid: u32, token: Option<String>) -> Result<Opened, String> {
     if !records::process_exists(pid) {
         return Err(format!("there is no process {pid}"));
     }
-    let dir = records::runtime_dir();
+    let dir = rundir::runtime_dir();
     let record = records::read_all(&dir)?
         .into_iter()
         .filter(|r| r.pid == pid && r.is_attachable())
@@ -111,7 +113,7 @@ fn connect_tcp(addr: &str, token: Option<String>) -> Result<Opened, String> {
         .ok_or_else(|| {
             format!(
                 "{shown} needs a token: pass --token or set HOTREPL_TOKEN (no record in {} holds one for this address)",
-                records::runtime_dir().display()
+                rundir::runtime_dir().display()
             )
         })?;
     let stream = connect_tcp_stream(addr).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
@@ -135,7 +137,7 @@ fn connect_tcp_stream(addr: &str) -> io::Result<TcpStream> {
 
 /// The token in a live record whose address is exactly `address`.
 fn recorded_token(address: &str) -> Option<String> {
-    records::read_all(&records::runtime_dir())
+    records::read_all(&rundir::runtime_dir())
         .ok()?
         .into_iter()
         .find(|r| r.address == address && r.token.is_some() && r.is_attachable())?

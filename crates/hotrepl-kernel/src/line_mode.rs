@@ -8,9 +8,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use hotrepl_proto::{
-    Content, ExecuteRequest, HeaderSource, InputReply, InterruptRequest, Message,
-};
+use hotrepl_proto::{Content, ExecuteRequest, HeaderSource, InputReply, InterruptRequest, Message};
 
 use crate::connection::Incoming;
 use crate::ops::{is_complete, kernel_info};

@@ -1,11 +1,13 @@
 //! hotrepl's wire protocol, with no Python in it: the Jupyter message model
 //! ([`message`]), length-prefixed framing with a size cap ([`frame`]), the version
-//! handshake ([`handshake`]) and the TCP token handshake ([`auth`]).
+//! handshake ([`handshake`]), the TCP token handshake ([`auth`]) and the private directory
+//! where servers are found ([`rundir`]).
 
 pub mod auth;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod rundir;
 pub mod time;
 
 pub use frame::{encode_frame, FrameError, FrameReader, DEFAULT_MAX_FRAME};

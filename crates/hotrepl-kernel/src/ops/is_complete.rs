@@ -71,7 +71,10 @@ fn check(py: Python<'_>, code: &str, reading: Reading) -> PyResult<IsCompleteRep
     // compiles up to three times.
     let flags: i32 = compiler.getattr("compiler")?.getattr("flags")?.extract()?;
     let builtins = py.import("builtins")?;
-    let parsed = builtins.call_method1("compile", (code, "<input>", reading.mode(), flags | PYCF_ONLY_AST, true));
+    let parsed = builtins.call_method1(
+        "compile",
+        (code, "<input>", reading.mode(), flags | PYCF_ONLY_AST, true),
+    );
     let compiled = match parsed {
         Ok(code) => Ok(code),
         Err(_) => compiler.call1((code, "<input>", reading.mode())),

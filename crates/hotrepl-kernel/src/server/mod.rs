@@ -10,7 +10,6 @@
 mod auth;
 mod discovery;
 mod peer;
-pub mod rundir;
 
 use std::io;
 use std::net::{IpAddr, TcpListener, ToSocketAddrs};
@@ -22,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use hotrepl_proto::HeaderSource;
+use hotrepl_proto::{rundir, HeaderSource};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -160,7 +159,8 @@ pub fn start(
         .map(|a| a.join(" "))
         .unwrap_or_default();
     let loops = Arc::new(LoopSource::from_start(py, r#loop)?);
-    let dir = rundir::runtime_dir().map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let dir = rundir::runtime_dir();
+    rundir::ensure_private_dir(&dir).map_err(|e| PyOSError::new_err(e.to_string()))?;
     let pid = std::process::id();
 
     let (listener, address, shown_token) = match tcp {

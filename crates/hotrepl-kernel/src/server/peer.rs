@@ -34,5 +34,5 @@ pub fn peer_cred(socket: &impl AsRawFd) -> io::Result<PeerCred> {
 }
 
 pub fn is_allowed(peer: &PeerCred) -> bool {
-    peer.uid == 0 || peer.uid == super::rundir::euid()
+    peer.uid == 0 || peer.uid == hotrepl_proto::rundir::euid()
 }
