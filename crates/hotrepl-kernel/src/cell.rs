@@ -84,6 +84,13 @@ pub fn compile(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult
     Ok(cell)
 }
 
+impl Cell {
+    /// Whether the cell is a single expression (its value is all it does).
+    pub fn is_expression(&self) -> bool {
+        matches!(self.pieces.as_slice(), [Piece { displays: true, .. }])
+    }
+}
+
 fn compile_fresh(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult<Cell> {
     let number = NEXT_CELL.fetch_add(1, Ordering::Relaxed);
     let filename = format!("<cell {number}>");

@@ -175,7 +175,9 @@ impl LineReader {
             session.io.outbox().push_raw(PROMPT);
             return;
         }
-        let incomplete = crate::threads::with_python(|py| is_complete::console_wants_more(py, &self.cell));
+        let future_flags = *session.future_flags().lock().unwrap_or_else(|e| e.into_inner());
+        let incomplete =
+            crate::threads::with_python(|py| is_complete::console_wants_more(py, &self.cell, future_flags));
         if incomplete == Some(true) {
             session.io.outbox().push_raw(CONTINUATION);
         } else {

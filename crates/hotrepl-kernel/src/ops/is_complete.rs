@@ -7,7 +7,7 @@ use hotrepl_proto::{Completeness, IsCompleteReply, IsCompleteRequest};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::cell::{PYCF_ALLOW_TOP_LEVEL_AWAIT, PYCF_ONLY_AST};
+use crate::cell::{self, PYCF_ALLOW_TOP_LEVEL_AWAIT, PYCF_ONLY_AST};
 
 static COMPILER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -51,8 +51,16 @@ pub fn reply(py: Python<'_>, request: &IsCompleteRequest) -> IsCompleteReply {
 }
 
 /// Whether line mode waits for another line; if the check itself fails, the code runs and
-/// its error is shown.
-pub fn console_wants_more(py: Python<'_>, code: &str) -> bool {
+/// its error is shown. `future_flags` are the session's (see [`cell::compile`]).
+pub fn console_wants_more(py: Python<'_>, code: &str, future_flags: i32) -> bool {
+    // A lone expression is complete under any rule. Compiling it is also the first thing
+    // running it does, and the compiled cell is kept for that run: one compile, not two.
+    if !code.contains('\n') {
+        let mut flags = future_flags;
+        if cell::compile(py, code, &mut flags).is_ok_and(|c| c.is_expression()) {
+            return false;
+        }
+    }
     check(py, code, Reading::Console).is_ok_and(|r| r.status == Completeness::Incomplete)
 }
 
