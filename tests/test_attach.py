@@ -59,6 +59,14 @@ def test_output_arrives_while_the_cell_runs(make_host):
     assert arrived["first"] < 1.0 < arrived["second"], arrived
 
 
+def test_any_text_prints(make_host):
+    client = make_host().connect()
+    assert client.execute("print('é€😀', end='|'); import sys; sys.stdout.write('written')").stdout == "é€😀|written"
+    # A lone surrogate cannot be sent as UTF-8: it shows as a replacement character.
+    out = client.execute("print('a\\ud800b')").stdout
+    assert out.startswith("a\ufffd") and out.endswith("b\n"), out
+
+
 def test_a_cell_printing_megabytes_streams_every_line(make_host):
     host = make_host()
     client = host.connect()

@@ -8,6 +8,7 @@
 //! goes to the original object untouched, so the host's own output stays where it was.
 
 use std::cell::RefCell;
+use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,7 +72,7 @@ impl SessionIo {
             let outbox = self.outbox.clone();
             crate::threads::without_python(py, move || outbox.wait_drained());
         } else if own_thread {
-            yield_gil_now_and_then(py);
+            yield_gil_now_and_then(py, text.len());
         }
     }
 
@@ -154,7 +155,13 @@ struct ThreadBinding {
 thread_local! {
     static THREAD_IO: RefCell<Option<ThreadBinding>> = const { RefCell::new(None) };
     static LAST_YIELD: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    /// Bytes written since the clock was last read.
+    static UNTIMED_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
+
+/// How much text a session thread writes between looks at the clock: reading it on every
+/// `print()` was a tenth of the cost of printing short lines.
+const BYTES_BETWEEN_CLOCK_READS: usize = 4096;
 
 /// How long a session thread that keeps printing holds the GIL at most.
 const GIL_YIELD_INTERVAL: Duration = Duration::from_millis(2);
@@ -163,7 +170,13 @@ const GIL_YIELD_INTERVAL: Duration = Duration::from_millis(2);
 /// not a blocking write). The program's event loop needs the GIL several times per
 /// iteration and would wait the interpreter's switch interval (5 ms) each time, so the
 /// session thread lets go of it every two milliseconds while it streams.
-fn yield_gil_now_and_then(py: Python<'_>) {
+fn yield_gil_now_and_then(py: Python<'_>, written: usize) {
+    let untimed = UNTIMED_BYTES.with(|b| b.get()) + written;
+    if untimed < BYTES_BETWEEN_CLOCK_READS {
+        UNTIMED_BYTES.with(|b| b.set(untimed));
+        return;
+    }
+    UNTIMED_BYTES.with(|b| b.set(0));
     let now = Instant::now();
     let due = LAST_YIELD.with(|last| last.get().is_none_or(|t| now.duration_since(t) >= GIL_YIELD_INTERVAL));
     if due {
@@ -272,18 +285,34 @@ fn route(py: Python<'_>) -> Route {
     }
 }
 
-/// `str(s)` for any Python str, lone surrogates included (they become U+FFFD).
-fn text_of<'a>(s: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
+extern "C" {
+    // In every CPython 3.9+ (in the limited API from 3.10, which pyo3's abi3-py39 build
+    // does not use): the str's own UTF-8, where pyo3 would copy it into a new bytes object
+    // on every write.
+    fn PyUnicode_AsUTF8AndSize(unicode: *mut pyo3::ffi::PyObject, size: *mut pyo3::ffi::Py_ssize_t) -> *const c_char;
+}
+
+/// `str(s)` for any Python str, lone surrogates included (they become U+FFFD), with its
+/// length in characters (what `write()` returns).
+fn text_of<'a>(s: &'a Bound<'_, PyAny>) -> PyResult<(std::borrow::Cow<'a, str>, usize)> {
     let s = s.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "write() argument must be str, not {}",
             s.get_type().name().map(|n| n.to_string()).unwrap_or_default()
         ))
     })?;
-    Ok(match s.to_cow() {
-        Ok(t) => t,
-        Err(_) => s.to_string_lossy(),
-    })
+    let chars = s.len()?;
+    let mut size: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY: `s` is a live str; the buffer returned belongs to it and lives as long as it
+    // does (borrowed for 'a); NULL means an exception is set (lone surrogates).
+    let utf8 = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size) };
+    if utf8.is_null() {
+        let _ = PyErr::take(s.py());
+        return Ok((std::borrow::Cow::Owned(s.to_string_lossy().into_owned()), chars));
+    }
+    // SAFETY: CPython guarantees `size` bytes of valid UTF-8 at `utf8`.
+    let text = unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(utf8.cast::<u8>(), size as usize)) };
+    Ok((std::borrow::Cow::Borrowed(text), chars))
 }
 
 /// Replacement for `sys.stdout` / `sys.stderr`.
@@ -310,13 +339,13 @@ impl OutputStream {
 #[pymethods]
 impl OutputStream {
     fn write(&self, py: Python<'_>, s: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let text = text_of(s)?;
+        let (text, chars) = text_of(s)?;
         if self.route(py, &text) {
-            return Ok(text.chars().count().into_pyobject(py)?.into_any().unbind());
+            return Ok(chars.into_pyobject(py)?.into_any().unbind());
         }
         let original = self.original.bind(py);
         if original.is_none() {
-            return Ok(text.chars().count().into_pyobject(py)?.into_any().unbind());
+            return Ok(chars.into_pyobject(py)?.into_any().unbind());
         }
         Ok(unwind::call_method(original, "write", (s,))?.unbind())
     }
