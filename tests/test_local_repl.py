@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from terminal import PROMPT
+from terminal import PROMPT, Repl
+from waiting import wait_until
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup and ExceptionGroup are new in Python 3.11")
 
@@ -406,3 +410,35 @@ def test_getpass_does_not_echo(repl):
     repl.wait_prompt()
     assert "hunter2" not in repl.screen()
     assert repl.run("len(secret)") == "7"
+
+
+def test_a_closed_terminal_ends_hotrepl(tmp_path, hotrepl_bin, base_env):
+    """Closing the window ends hotrepl and its kernel, even with SIGHUP ignored (nohup):
+    nothing is left reading a dead terminal."""
+    pid_file = tmp_path / "hotrepl.pid"
+    ignore_hangups_then_exec = (
+        "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+        "open(sys.argv[1], 'w').write(str(os.getpid())); os.execv(sys.argv[2], sys.argv[2:])"
+    )
+    term = Repl(tmp_path)
+    try:
+        term.start([sys.executable, "-c", ignore_hangups_then_exec, str(pid_file), hotrepl_bin], env=base_env)
+        term.wait_prompt(timeout=20)
+        pid = int(pid_file.read_text())
+        kernels = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        assert kernels, "the local kernel runs as hotrepl's child"
+    finally:
+        term.tmux("kill-server", check=False)
+
+    def gone(p: int) -> bool:
+        try:
+            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    try:
+        wait_until(lambda: gone(pid) and all(gone(k) for k in kernels), timeout=10, what="hotrepl and its kernel to end")
+    finally:
+        for p in [pid, *kernels]:
+            if not gone(p):
+                os.kill(p, signal.SIGKILL)

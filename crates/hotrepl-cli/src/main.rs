@@ -6,6 +6,7 @@ mod connection;
 mod editor;
 mod events;
 mod exec;
+mod hangup;
 mod highlight;
 mod input;
 mod kernel;

@@ -27,6 +27,9 @@ pub enum Ended {
 }
 
 pub fn run(session: &mut Session) -> Ended {
+    if let Err(e) = crate::hangup::watch_terminal() {
+        return Ended::Gone(format!("cannot start a thread: {e}"));
+    }
     let mut editor = editor::build(session.conn.clone());
     if let Err(reason) = show_banner(session) {
         return Ended::Gone(reason);

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use hotrepl_proto::{encode_frame, Content, Header, HeaderSource, Message, Stream, StreamName};
+use hotrepl_proto::{Content, Header, HeaderSource, Message, StreamName};
 
 use crate::socket::Socket;
 
@@ -165,7 +165,11 @@ impl Outbox {
 
     fn enqueue(&self, msg: &Message) {
         let bytes = match self.encoding {
-            Encoding::Frames => encode_frame(&msg.to_json()),
+            Encoding::Frames => {
+                let mut frame = Vec::new();
+                msg.push_frame(&mut frame);
+                frame
+            }
             Encoding::Text => crate::line_mode::render(msg).into_bytes(),
         };
         let mut q = self.lock_queue();
@@ -216,8 +220,8 @@ impl Outbox {
             (std::mem::take(&mut q.items), dropped)
         };
         self.drained.notify_all();
-        let bytes = self.encode(items, dropped);
-        let sent = socket.send_all(&bytes);
+        let chunks = self.encode(items, dropped);
+        let sent = socket.send_all_vectored(&chunks);
         drop(socket);
         self.lock_queue().sending = false;
         self.drained.notify_all();
@@ -243,37 +247,37 @@ impl Outbox {
         self.close();
     }
 
-    fn encode(&self, items: Vec<Item>, dropped: usize) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// The bytes of a batch, in pieces sent together (one system call): queued frames
+    /// and line mode's text as they are, output as stream messages encoded in place.
+    fn encode(&self, items: Vec<Item>, dropped: usize) -> Vec<Vec<u8>> {
+        let mut chunks = Vec::with_capacity(items.len() + 1);
         for item in items {
             match item {
-                Item::Frame(f) => out.extend_from_slice(&f),
-                Item::Text { text, .. } if self.encoding == Encoding::Text => out.extend_from_slice(text.as_bytes()),
+                Item::Frame(f) => chunks.push(f),
+                Item::Text { text, .. } if self.encoding == Encoding::Text => chunks.push(text.into_bytes()),
                 Item::Text { name, text, parent } => {
+                    // JSON escaping aside, a stream frame is its text plus a few hundred bytes.
+                    let mut frames = Vec::with_capacity(text.len() + 512);
                     for piece in split_at_char_boundaries(&text, MAX_TEXT_PER_FRAME) {
-                        let content = Stream {
-                            name,
-                            text: piece.to_owned(),
-                        };
-                        let msg = self.headers.message(content.into(), parent.as_deref());
-                        out.extend_from_slice(&encode_frame(&msg.to_json()));
+                        self.headers
+                            .push_stream_frame(&mut frames, name, piece, parent.as_deref());
                     }
+                    chunks.push(frames);
                 }
             }
         }
         if dropped > 0 {
             let text = format!("[hotrepl: {dropped} bytes of output were dropped: the client did not keep up]\n");
-            let msg = self.headers.message(
-                Stream {
-                    name: StreamName::Stderr,
-                    text,
-                }
-                .into(),
-                None,
-            );
-            out.extend_from_slice(&encode_frame(&msg.to_json()));
+            let mut notice = Vec::new();
+            match self.encoding {
+                Encoding::Frames => self
+                    .headers
+                    .push_stream_frame(&mut notice, StreamName::Stderr, &text, None),
+                Encoding::Text => notice.extend_from_slice(text.as_bytes()),
+            }
+            chunks.push(notice);
         }
-        out
+        chunks
     }
 
     /// The writer thread's body: writes queued output as it arrives, until closed.
@@ -339,7 +343,7 @@ fn split_at_char_boundaries(text: &str, max: usize) -> impl Iterator<Item = &str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hotrepl_proto::FrameReader;
+    use hotrepl_proto::{FrameReader, Stream};
     use std::os::unix::net::UnixStream;
 
     fn pair() -> (Arc<Outbox>, FrameReader<UnixStream>) {

@@ -1,7 +1,7 @@
 //! A connected socket, Unix or TCP, written with `send(MSG_NOSIGNAL)`: the host may have
 //! restored the default SIGPIPE action, and a client vanishing must never kill it.
 
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -21,11 +21,31 @@ impl Socket {
     }
 
     /// Writes all of `buf`, retrying on EINTR and short writes.
-    pub fn send_all(&self, mut buf: &[u8]) -> io::Result<()> {
+    pub fn send_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.send_all_vectored(&[buf])
+    }
+
+    /// Writes all of `chunks`, in order, as if they were one buffer: gathered by the kernel
+    /// (`sendmsg`), so big output is never copied into one buffer first.
+    pub fn send_all_vectored(&self, chunks: &[impl AsRef<[u8]>]) -> io::Result<()> {
+        // What one sendmsg takes at most (the kernel's IOV_MAX).
+        const MAX_SLICES: usize = 1024;
         let fd = self.as_raw_fd();
-        while !buf.is_empty() {
-            // SAFETY: `buf` is a valid slice and `fd` an open socket owned by `self`.
-            let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        let mut slices: Vec<IoSlice<'_>> = chunks
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|c| !c.is_empty())
+            .map(IoSlice::new)
+            .collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            // SAFETY: an all-zero msghdr is a valid empty one; we only set the iovec fields.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            // IoSlice is guaranteed ABI-compatible with iovec on Unix.
+            msg.msg_iov = rest.as_mut_ptr().cast::<libc::iovec>();
+            msg.msg_iovlen = rest.len().min(MAX_SLICES) as _;
+            // SAFETY: `msg` points at live slices of `chunks`; `fd` is an open socket owned by `self`.
+            let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
             if n < 0 {
                 let err = io::Error::last_os_error();
                 if err.kind() == io::ErrorKind::Interrupted {
@@ -33,7 +53,7 @@ impl Socket {
                 }
                 return Err(err);
             }
-            buf = &buf[n as usize..];
+            IoSlice::advance_slices(&mut rest, n as usize);
         }
         Ok(())
     }

@@ -64,6 +64,16 @@ pub fn push_frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Appends one frame whose payload `write` appends to `out`: the payload is written in
+/// place, never copied (a stream message can carry a megabyte of output).
+pub fn push_frame_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; LEN_BYTES]);
+    write(out);
+    let len = u32::try_from(out.len() - start - LEN_BYTES).expect("frame payload over 4 GiB");
+    out[start..start + LEN_BYTES].copy_from_slice(&len.to_be_bytes());
+}
+
 pub fn write_frame<W: Write>(w: &mut W, payload: &[u8]) -> io::Result<()> {
     w.write_all(&encode_frame(payload))
 }

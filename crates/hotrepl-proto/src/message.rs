@@ -104,30 +104,28 @@ impl Message {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            header: &'a Header,
-            parent_header: ParentOut<'a>,
-            metadata: &'a Map<String, Value>,
-            content: &'a Content,
-        }
-        struct ParentOut<'a>(Option<&'a Header>);
-        impl Serialize for ParentOut<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                match self.0 {
-                    Some(h) => h.serialize(s),
-                    None => Map::new().serialize(s),
-                }
-            }
-        }
-        let out = Out {
-            header: &self.header,
-            parent_header: ParentOut(self.parent_header.as_ref()),
-            metadata: &self.metadata,
-            content: &self.content,
-        };
-        // Serializing plain structs and JSON values into a Vec cannot fail.
-        serde_json::to_vec(&out).expect("message serialization")
+        let mut out = Vec::new();
+        write_envelope(
+            &mut out,
+            &self.header,
+            self.parent_header.as_ref(),
+            &self.metadata,
+            &self.content,
+        );
+        out
+    }
+
+    /// Appends this message to `out` as one frame.
+    pub fn push_frame(&self, out: &mut Vec<u8>) {
+        crate::frame::push_frame_with(out, |out| {
+            write_envelope(
+                out,
+                &self.header,
+                self.parent_header.as_ref(),
+                &self.metadata,
+                &self.content,
+            )
+        });
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Message, DecodeError> {
@@ -341,6 +339,56 @@ pub struct DisplayData {
 pub enum StreamName {
     Stdout,
     Stderr,
+}
+
+/// Writes a message's JSON: the envelope around any serializable content.
+fn write_envelope<C: Serialize>(
+    out: &mut Vec<u8>,
+    header: &Header,
+    parent: Option<&Header>,
+    metadata: &Map<String, Value>,
+    content: &C,
+) {
+    #[derive(Serialize)]
+    struct Out<'a, C> {
+        header: &'a Header,
+        parent_header: ParentOut<'a>,
+        metadata: &'a Map<String, Value>,
+        content: &'a C,
+    }
+    struct ParentOut<'a>(Option<&'a Header>);
+    impl Serialize for ParentOut<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self.0 {
+                Some(h) => h.serialize(s),
+                None => Map::new().serialize(s),
+            }
+        }
+    }
+    let envelope = Out {
+        header,
+        parent_header: ParentOut(parent),
+        metadata,
+        content,
+    };
+    // Serializing plain structs and JSON values into a Vec cannot fail.
+    serde_json::to_writer(out, &envelope).expect("message serialization");
+}
+
+impl HeaderSource {
+    /// Appends a `stream` message carrying `text` to `out` as one frame, without copying
+    /// the text into a message first: output is most of what a session sends.
+    pub fn push_stream_frame(&self, out: &mut Vec<u8>, name: StreamName, text: &str, parent: Option<&Header>) {
+        #[derive(Serialize)]
+        struct StreamRef<'a> {
+            name: StreamName,
+            text: &'a str,
+        }
+        let header = self.header("stream");
+        crate::frame::push_frame_with(out, |out| {
+            write_envelope(out, &header, parent, &Map::new(), &StreamRef { name, text })
+        });
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -296,3 +296,38 @@ fn malformed_messages_are_refused_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn a_stream_frame_written_in_place_is_the_stream_message() {
+    let source = HeaderSource::new("s", "u");
+    let parent = source.header("execute_request");
+    let mut out = Vec::new();
+    source.push_stream_frame(&mut out, StreamName::Stdout, "line \"one\"\né\n", Some(&parent));
+    let mut reader = FrameReader::new(&out[..]);
+    let msg = Message::from_json(&reader.read_frame().unwrap().unwrap()).unwrap();
+    assert_eq!(msg.msg_type(), "stream");
+    assert_eq!(msg.parent_header.as_ref(), Some(&parent));
+    assert_eq!(
+        msg.content,
+        Content::Stream(Stream {
+            name: StreamName::Stdout,
+            text: "line \"one\"\né\n".into()
+        })
+    );
+    assert!(reader.read_frame().unwrap().is_none(), "exactly one frame");
+}
+
+#[test]
+fn push_frame_is_encode_frame_of_to_json() {
+    let source = HeaderSource::new("s", "u");
+    let msg = source.message(
+        Content::Status(Status {
+            execution_state: ExecutionState::Idle,
+        }),
+        None,
+    );
+    let mut out = vec![1, 2, 3];
+    msg.push_frame(&mut out);
+    assert_eq!(&out[..3], &[1, 2, 3]);
+    assert_eq!(&out[3..], &encode_frame(&msg.to_json())[..]);
+}
