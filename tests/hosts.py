@@ -90,7 +90,7 @@ class Host:
         # Read by a thread of its own, so that waiting for a line has a deadline even when
         # the host prints nothing; `output` keeps every line, in order.
         self.output: list[str] = []
-        self._seen = 0
+        self._taken: set[int] = set()  # lines a wait has returned
         self._new_line = threading.Condition()
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
@@ -106,14 +106,14 @@ class Host:
             self._new_line.notify_all()
 
     def _wait_for_line(self, text: str, failure: str, timeout: float = 10.0) -> str:
-        """The next line, after those already waited for, that contains `text`."""
+        """The first line containing `text` that no wait has returned yet."""
         deadline = time.monotonic() + timeout
         with self._new_line:
             while True:
-                for i in range(self._seen, len(self.output)):
-                    if text in self.output[i]:
-                        self._seen = i + 1
-                        return self.output[i]
+                for i, line in enumerate(self.output):
+                    if i not in self._taken and text in line:
+                        self._taken.add(i)
+                        return line
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._reader.is_alive():
                     break
@@ -122,14 +122,14 @@ class Host:
         raise AssertionError(f"host {failure}: no line with {text!r} in {self.output!r}\n{stderr}")
 
     def wait_for_output(self, text: str, timeout: float = 10.0) -> str:
-        """Waits for a line containing `text`, printed after the last line waited for."""
+        """Waits for a line containing `text` (one that no earlier wait returned)."""
         return self._wait_for_line(text, "never printed it", timeout)
 
     def output_after_exit(self, timeout: float = 10.0) -> list[str]:
-        """Once the host has exited: the lines after the last one waited for."""
+        """Once the host has exited: the lines no wait returned."""
         self.proc.wait(timeout=timeout)
         self._reader.join(timeout=timeout)
-        return self.output[self._seen:]
+        return [line for i, line in enumerate(self.output) if i not in self._taken]
 
     @property
     def pid(self) -> int:
