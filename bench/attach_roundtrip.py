@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness import (
-    HOTREPL, Host, LineClient, NativeClient, Stats, available_peers, goal, natural_client, ratio, rtt_client,
+    HOTREPL, Host, LineClient, NativeClient, OneCpu, Stats, available_peers, goal, natural_client, ratio, rtt_client,
     rtt_client_built, skipped, table,
 )
 
@@ -124,7 +124,8 @@ def measure(chosen: list[Path]) -> None:
 
 def main() -> None:
     chosen = paths()
-    measure(chosen)
+    with OneCpu() as where:
+        measure(chosen)
     results = [(p.server, p.label, p.failure or Stats(p.samples), p.judged) for p in chosen]
 
     manhole = next((s for server, _, s, _ in results if server == "manhole" and isinstance(s, Stats)), None)
@@ -142,6 +143,7 @@ def main() -> None:
         ["server", "path / client", "round trips", "median µs", "p99 µs", "max µs", "median vs manhole"],
         rows,
     ))
+    print(where)
     for server, path, stats, judged in results:
         if not judged:
             continue

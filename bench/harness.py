@@ -101,6 +101,26 @@ def goal(text: str, met: bool | None) -> str:
     return f"goal: {text}: {verdict}"
 
 
+class OneCpu:
+    """Runs this process and the children it starts on one CPU, for round trips of tens of
+    microseconds. On a VM whose idle vCPUs halt (no guest halt polling), waking a process
+    on the other, idle vCPU costs ~20-40 µs: unpinned, round trips here swing between ~20
+    and ~70 µs by where the scheduler happens to put each side, which drowns what the
+    servers themselves cost. On one CPU every path pays the same context switches and
+    nothing else. `with OneCpu() as note:` gives a line saying which CPU, or why not."""
+
+    def __enter__(self) -> str:
+        self.before = os.sched_getaffinity(0)
+        if os.environ.get("BENCH_ANY_CPU") or len(self.before) < 2:
+            return "(round trips on any CPU)"
+        cpu = max(self.before)
+        os.sched_setaffinity(0, {cpu})
+        return f"(client and host pinned to CPU {cpu}; BENCH_ANY_CPU=1 lets them roam)"
+
+    def __exit__(self, *exc) -> None:
+        os.sched_setaffinity(0, self.before)
+
+
 # ---- attach benchmarks ----------------------------------------------------------------
 
 HOST = os.path.join(BENCH_DIR, "peers", "host.py")

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from harness import ProtocolClient, Pty, Stats, ratio, table
+from harness import OneCpu, ProtocolClient, Pty, Stats, ratio, table
 
 RUNS = int(os.environ.get("BENCH_ROUNDTRIPS", "2000"))
 KEY_RUNS = int(os.environ.get("BENCH_KEY_ROUNDTRIPS", "300"))
@@ -57,12 +57,14 @@ def keyboard_roundtrip(argv: list[str], prompt: bytes, answer: bytes) -> Stats:
 
 
 def main() -> None:
-    stats = protocol_roundtrip()
+    with OneCpu() as where:
+        stats = protocol_roundtrip()
     print(table(
         f"`1+1` through the local kernel, protocol client in Python ({RUNS} round trips)",
         ["path", "median µs", "p99 µs"],
         [["hotrepl kernel (socket pair)", f"{stats.median * 1e6:.0f}", f"{stats.percentile(0.99) * 1e6:.0f}"]],
     ))
+    print(where)
     bin_dir = os.path.dirname(sys.executable)
     peers = [
         ("hotrepl", [os.path.join(bin_dir, "hotrepl")], b">>> ", b"2\r\n"),
