@@ -4,6 +4,7 @@ programs that called `hotrepl.start()`. Every program gets its own runtime direc
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -324,6 +325,31 @@ def test_ps_lists_attachable_processes(start_host, hotrepl, tmp_path, runtime_di
     ]
     # The dead process's record was cleaned up on the way.
     assert not list((runtime_dir / "hotrepl").glob(f"{killed.pid}*"))
+
+
+def test_a_record_whose_pid_was_reused_is_not_offered(hotrepl, runtime_dir):
+    """A program killed without a word leaves its record and socket behind; once its pid
+    goes to an unrelated process, neither ps nor attach may take that process for it."""
+    records = runtime_dir / "hotrepl"
+    records.mkdir(mode=0o700)
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        socket_path = records / f"{stranger.pid}.sock"
+        socket_path.touch(mode=0o600)
+        record = records / f"{stranger.pid}.json"
+        record.write_text(json.dumps({
+            "pid": stranger.pid, "address": str(socket_path), "program": "gone.py",
+            "python": "3.11.7", "started": time.time() - 3600,
+        }))
+        record.chmod(0o600)
+        done = hotrepl("exec", str(stranger.pid), "1")
+        assert done.returncode == 2
+        assert f"process {stranger.pid} is not running hotrepl.start()" in done.stderr
+        assert ps_rows(hotrepl) == []
+        assert not record.exists() and not socket_path.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 # -- run --------------------------------------------------------------------------------------

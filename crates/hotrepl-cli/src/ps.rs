@@ -1,7 +1,8 @@
 //! `hotrepl ps`: the processes of this user that can be attached to, one line per server
 //! (a process serving both a Unix socket and TCP has two), as a table under a header
 //! line. With none, only the header is printed. Records left behind by processes that
-//! died without stopping their server are deleted on the way.
+//! died without stopping their server (or whose pid now belongs to another process) are
+//! deleted on the way.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,7 +15,7 @@ pub fn run() -> Result<(), String> {
     let dir = rundir::runtime_dir();
     let mut rows = vec![["PID".to_string(), "PYTHON".into(), "ADDRESS".into(), "PROGRAM".into()]];
     for record in records::read_all(&dir)? {
-        if !records::process_exists(record.pid) {
+        if !record.process_lives() {
             remove_stale(&dir, &record);
             continue;
         }

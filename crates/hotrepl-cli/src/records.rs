@@ -16,6 +16,8 @@ pub struct Record {
     pub program: String,
     pub python: String,
     pub token: Option<String>,
+    /// When the server started (Unix time), if the record says.
+    pub started: Option<f64>,
 }
 
 pub const TCP_SCHEME: &str = "tcp://";
@@ -29,7 +31,21 @@ impl Record {
     /// Whether a client can still use it: its process lives and its socket (if it names
     /// one) is still there.
     pub fn is_attachable(&self) -> bool {
-        process_exists(self.pid) && self.socket_path().is_none_or(Path::exists)
+        self.process_lives() && self.socket_path().is_none_or(Path::exists)
+    }
+
+    /// Whether the process that wrote it still runs: its pid exists and belongs to a
+    /// process started before the record was written. A program that died without a word
+    /// leaves its record behind, and the kernel may since have given its pid to another.
+    pub fn process_lives(&self) -> bool {
+        if !process_exists(self.pid) {
+            return false;
+        }
+        match (self.started, process_start_time(self.pid)) {
+            // /proc counts in clock ticks from a boot time given in whole seconds.
+            (Some(record), Some(process)) => process <= record + 1.0,
+            _ => true,
+        }
     }
 
     /// Which of its process's servers this is: 1 for `<pid>.json`, n for `<pid>-n.json`.
@@ -49,6 +65,7 @@ impl Record {
             program: field("program").unwrap_or_default(),
             python: field("python").unwrap_or_default(),
             token: field("token"),
+            started: value.get("started").and_then(Value::as_f64),
             file,
         })
     }
@@ -86,4 +103,62 @@ pub fn process_exists(pid: u32) -> bool {
     };
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// When process `pid` started, in Unix time: its start in clock ticks after boot
+/// (`/proc/PID/stat`) plus the boot time (`/proc/stat`). None where /proc does not say.
+pub fn process_start_time(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may itself hold spaces and ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Fields from the third (state) on; the start time is the 22nd.
+    let ticks: f64 = after_name.split_whitespace().nth(22 - 3)?.parse().ok()?;
+    let boot: f64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| boot + ticks / per_second as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    }
+
+    #[test]
+    fn this_process_started_in_the_recent_past() {
+        let started = process_start_time(std::process::id()).expect("/proc says when we started");
+        assert!(started <= now() + 1.0, "{started} is in the future");
+        assert!(started > now() - 3600.0, "{started} is over an hour ago");
+    }
+
+    fn record(started: Option<f64>) -> Record {
+        Record {
+            file: PathBuf::from("x.json"),
+            pid: std::process::id(),
+            address: "tcp://127.0.0.1:1".into(),
+            program: String::new(),
+            python: String::new(),
+            token: None,
+            started,
+        }
+    }
+
+    #[test]
+    fn a_record_older_than_its_process_names_a_reused_pid() {
+        assert!(record(Some(now())).process_lives());
+        assert!(record(None).process_lives());
+        assert!(!record(Some(0.0)).process_lives());
+    }
 }

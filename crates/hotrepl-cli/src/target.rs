@@ -78,9 +78,10 @@ fn connect_pid(pid: u32, token: Option<String>) -> Result<Opened, String> {
         return Err(format!("there is no process {pid}"));
     }
     let dir = rundir::runtime_dir();
-    let record = records::read_all(&dir)?
-        .into_iter()
-        .filter(|r| r.pid == pid && r.is_attachable())
+    let records: Vec<_> = records::read_all(&dir)?.into_iter().filter(|r| r.pid == pid).collect();
+    let record = records
+        .iter()
+        .filter(|r| r.is_attachable())
         .min_by_key(|r| r.socket_path().is_none());
     if let Some(record) = record {
         return match record.socket_path() {
@@ -88,9 +89,10 @@ fn connect_pid(pid: u32, token: Option<String>) -> Result<Opened, String> {
             None => connect_tcp(record.address.trim_start_matches(TCP_SCHEME), token),
         };
     }
-    // A record can be lost (deleted by hand) while the default socket still serves.
+    // A record can be lost (deleted by hand) while the default socket still serves; a
+    // socket whose record names an earlier process with this pid is that process's leftover.
     let socket = dir.join(format!("{pid}.sock"));
-    if socket.exists() {
+    if records.is_empty() && socket.exists() {
         return connect_unix(&socket);
     }
     Err(format!(
