@@ -53,14 +53,7 @@ pub fn compile(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult
             .position(|(src, flags, _)| *flags == key_flags && src == source)
         {
             let entry = cache.remove(i);
-            let pieces = entry
-                .2
-                .iter()
-                .map(|p| Piece {
-                    code: p.code.clone_ref(py),
-                    displays: p.displays,
-                })
-                .collect();
+            let pieces = clone_pieces(py, &entry.2);
             cache.push(entry);
             return Ok(Cell { pieces });
         }
@@ -71,17 +64,19 @@ pub fn compile(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult
         if cache.len() == CACHE_SIZE {
             cache.remove(0);
         }
-        let pieces = cell
-            .pieces
-            .iter()
-            .map(|p| Piece {
-                code: p.code.clone_ref(py),
-                displays: p.displays,
-            })
-            .collect();
-        cache.push((source.to_owned(), key_flags, pieces));
+        cache.push((source.to_owned(), key_flags, clone_pieces(py, &cell.pieces)));
     }
     Ok(cell)
+}
+
+fn clone_pieces(py: Python<'_>, pieces: &[Piece]) -> Vec<Piece> {
+    pieces
+        .iter()
+        .map(|p| Piece {
+            code: p.code.clone_ref(py),
+            displays: p.displays,
+        })
+        .collect()
 }
 
 impl Cell {

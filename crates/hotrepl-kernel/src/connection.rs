@@ -65,8 +65,7 @@ impl Requests {
             Requests::Frames(reader) => match reader.read_frame() {
                 Ok(Some(bytes)) => decode(&bytes),
                 Ok(None) => Incoming::End,
-                Err(e @ FrameError::Oversized { .. }) => Incoming::Invalid(e.to_string()),
-                Err(_) => Incoming::End,
+                Err(e) => ended_by(e),
             },
             Requests::Lines(lines) => lines.read_blocking(session),
         }
@@ -80,13 +79,22 @@ impl Requests {
                 let mut out: Vec<Incoming> = ready.frames.iter().map(|f| decode(f)).collect();
                 match ready.end {
                     None => {}
-                    Some(Err(e @ FrameError::Oversized { .. })) => out.push(Incoming::Invalid(e.to_string())),
-                    Some(_) => out.push(Incoming::End),
+                    Some(Ok(())) => out.push(Incoming::End),
+                    Some(Err(e)) => out.push(ended_by(e)),
                 }
                 out
             }
             Requests::Lines(lines) => lines.read_ready(session),
         }
+    }
+}
+
+/// A frame too big is the client's mistake, to be told; any other read error ends the
+/// connection.
+fn ended_by(error: FrameError) -> Incoming {
+    match error {
+        e @ FrameError::Oversized { .. } => Incoming::Invalid(e.to_string()),
+        _ => Incoming::End,
     }
 }
 

@@ -136,8 +136,9 @@ impl Embedded {
         let status = py
             .detach(|| child.wait())
             .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        // The program's process group goes back in front of the terminal.
         if let Some(pgrp) = self.foreground {
-            give_terminal_back(pgrp);
+            set_foreground(pgrp);
         }
         Ok(status.code().unwrap_or(1))
     }
@@ -177,23 +178,18 @@ fn terminal_foreground() -> Option<libc::pid_t> {
 
 /// In the client, between fork and exec: a process group of its own, in front.
 fn take_terminal() {
-    // SAFETY: async-signal-safe calls; SIGTTOU is blocked around tcsetpgrp (a background
-    // group may not take the terminal otherwise) and the mask restored before exec.
+    // SAFETY: async-signal-safe calls.
     unsafe {
         libc::setpgid(0, 0);
-        let mut block: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut block);
-        libc::sigaddset(&mut block, libc::SIGTTOU);
-        libc::sigprocmask(libc::SIG_BLOCK, &block, &mut old);
-        libc::tcsetpgrp(STDIN, libc::getpgrp());
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        set_foreground(libc::getpgrp());
     }
 }
 
-/// Puts the program's process group back in front of the terminal.
-fn give_terminal_back(pgrp: libc::pid_t) {
-    // SAFETY: as in `take_terminal`; the mask is this thread's, changed only for the call.
+/// Makes `pgrp` the terminal's foreground group. SIGTTOU is blocked around `tcsetpgrp` (a
+/// background group may not take the terminal otherwise), for the calling thread only and
+/// just for the call; all of it is async-signal-safe, so a forked child may use it too.
+fn set_foreground(pgrp: libc::pid_t) {
+    // SAFETY: plain libc calls on locally owned signal sets and fd 0.
     unsafe {
         let mut block: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();

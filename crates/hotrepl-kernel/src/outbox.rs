@@ -160,10 +160,6 @@ impl Outbox {
 
     /// Queues a message without writing it yet: it leaves with the next write.
     pub fn queue(&self, msg: &Message) {
-        self.enqueue(msg);
-    }
-
-    fn enqueue(&self, msg: &Message) {
         let bytes = match self.encoding {
             Encoding::Frames => {
                 let mut frame = Vec::new();

@@ -353,10 +353,7 @@ impl OutputStream {
     /// Closing from a session (`exit()` closes stdin, for one) must not close the
     /// program's own stream.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        match route(py) {
-            Route::Original => close_original(self.original.bind(py)),
-            _ => Ok(()),
-        }
+        close(py, self.original.bind(py))
     }
 
     fn writelines(&self, py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -378,22 +375,12 @@ impl OutputStream {
         Ok(())
     }
 
-    /// The local REPL's session is the terminal; a remote session is not.
     fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
-        match route(py) {
-            Route::Session(io) if io.any_thread_waits => delegate_bool(self.original.bind(py), "isatty"),
-            Route::Original => delegate_bool(self.original.bind(py), "isatty"),
-            _ => Ok(false),
-        }
+        isatty(py, self.original.bind(py))
     }
 
-    /// No descriptor while routed to a session: what goes through it must go through the
-    /// session, in order (`input()` would otherwise read the terminal behind its back).
     fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match route(py) {
-            Route::Original => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
-            _ => Err(unsupported(py, "fileno")),
-        }
+        fileno(py, self.original.bind(py))
     }
 
     fn writable(&self) -> bool {
@@ -584,10 +571,7 @@ impl InputStream {
 
     /// See `OutputStream.close`: `exit()` in a session closes `sys.stdin`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        match route(py) {
-            Route::Original => close_original(self.original.bind(py)),
-            _ => Ok(()),
-        }
+        close(py, self.original.bind(py))
     }
 
     #[pyo3(signature = (hint=-1))]
@@ -612,22 +596,12 @@ impl InputStream {
         Ok(if line.bind(py).len()? == 0 { None } else { Some(line) })
     }
 
-    /// The local REPL's session is the terminal; a remote session is not.
     fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
-        match route(py) {
-            Route::Session(io) if io.any_thread_waits => delegate_bool(self.original.bind(py), "isatty"),
-            Route::Original => delegate_bool(self.original.bind(py), "isatty"),
-            _ => Ok(false),
-        }
+        isatty(py, self.original.bind(py))
     }
 
-    /// No descriptor while routed to a session: what goes through it must go through the
-    /// session, in order (`input()` would otherwise read the terminal behind its back).
     fn fileno(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match route(py) {
-            Route::Original => Ok(self.original.bind(py).call_method0("fileno")?.unbind()),
-            _ => Err(unsupported(py, "fileno")),
-        }
+        fileno(py, self.original.bind(py))
     }
 
     fn readable(&self) -> bool {
@@ -663,8 +637,27 @@ impl InputStream {
     }
 }
 
-fn close_original(original: &Bound<'_, PyAny>) -> PyResult<()> {
-    if !original.is_none() {
+/// The local REPL's session is the terminal; a remote session is not.
+fn isatty(py: Python<'_>, original: &Bound<'_, PyAny>) -> PyResult<bool> {
+    match route(py) {
+        Route::Session(io) if io.any_thread_waits => delegate_bool(original, "isatty"),
+        Route::Original => delegate_bool(original, "isatty"),
+        _ => Ok(false),
+    }
+}
+
+/// No descriptor while routed to a session: what goes through it must go through the
+/// session, in order (`input()` would otherwise read the terminal behind its back).
+fn fileno(py: Python<'_>, original: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    match route(py) {
+        Route::Original => Ok(original.call_method0("fileno")?.unbind()),
+        _ => Err(unsupported(py, "fileno")),
+    }
+}
+
+/// Closes the original object only for the program's own calls.
+fn close(py: Python<'_>, original: &Bound<'_, PyAny>) -> PyResult<()> {
+    if matches!(route(py), Route::Original) && !original.is_none() {
         original.call_method0("close")?;
     }
     Ok(())

@@ -84,10 +84,7 @@ impl RequestReader {
             }
             self.decoder.filled(n as usize, want);
             if n == 0 {
-                let end = match self.decoder.at_eof() {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(e),
-                };
+                let end = self.decoder.at_eof().map(|_| ());
                 return Ready { frames, end: Some(end) };
             }
         }

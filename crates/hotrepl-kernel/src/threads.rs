@@ -59,7 +59,8 @@ thread_local! {
     static COUNTED: Cell<bool> = const { Cell::new(false) };
 }
 
-fn park_forever() -> ! {
+/// Stops the calling thread for good.
+pub(crate) fn park_forever() -> ! {
     loop {
         std::thread::park();
     }

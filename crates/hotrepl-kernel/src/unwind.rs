@@ -31,10 +31,18 @@ struct ParkIfUnwound;
 
 impl Drop for ParkIfUnwound {
     fn drop(&mut self) {
-        loop {
-            std::thread::park();
-        }
+        crate::threads::park_forever();
     }
+}
+
+/// Makes `call` (one of the declarations above) under the guard and takes its result: a
+/// new reference, or NULL with an exception set.
+fn guarded<'py>(py: Python<'py>, call: impl FnOnce() -> *mut ffi::PyObject) -> PyResult<Bound<'py, PyAny>> {
+    let guard = ParkIfUnwound;
+    let result = call();
+    std::mem::forget(guard);
+    // SAFETY: CPython's calling convention for the functions declared above.
+    unsafe { Bound::from_owned_ptr_or_err(py, result) }
 }
 
 /// `eval(code, globals, locals)`.
@@ -44,13 +52,8 @@ pub fn eval_code<'py>(
     globals: &Bound<'py, PyDict>,
     locals: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let guard = ParkIfUnwound;
-    // SAFETY: all three objects are alive for the call, which returns a new reference or
-    // NULL with an exception set.
-    let result = unsafe { eval_code_unwinding(code.as_ptr(), globals.as_ptr(), locals.as_ptr()) };
-    std::mem::forget(guard);
-    // SAFETY: as above.
-    unsafe { Bound::from_owned_ptr_or_err(py, result) }
+    // SAFETY: all three objects are alive for the call.
+    guarded(py, || unsafe { eval_code_unwinding(code.as_ptr(), globals.as_ptr(), locals.as_ptr()) })
 }
 
 /// `callable(*args, **kwargs)`.
@@ -59,13 +62,9 @@ pub fn call<'py>(
     args: &Bound<'py, PyTuple>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let guard = ParkIfUnwound;
     let kwargs = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
-    // SAFETY: live objects; returns a new reference or NULL with an exception set.
-    let result = unsafe { call_unwinding(callable.as_ptr(), args.as_ptr(), kwargs) };
-    std::mem::forget(guard);
-    // SAFETY: as above.
-    unsafe { Bound::from_owned_ptr_or_err(callable.py(), result) }
+    // SAFETY: live objects for the call.
+    guarded(callable.py(), || unsafe { call_unwinding(callable.as_ptr(), args.as_ptr(), kwargs) })
 }
 
 /// `obj.name(*args)`.

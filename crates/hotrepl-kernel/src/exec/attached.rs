@@ -23,7 +23,7 @@ use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use pyo3::PyTypeInfo;
 
 use super::host_loop::LoopSource;
-use super::on_loop::LoopCell;
+use super::on_loop::{self, LoopCell};
 use super::watcher;
 use crate::cell::{CellRun, Step};
 use crate::connection::Connection;
@@ -385,10 +385,7 @@ impl PrivateLoop {
     }
 
     fn stop(&self, py: Python<'_>) {
-        let l = self.event_loop.bind(py);
-        if let Ok(stop) = l.getattr("stop") {
-            let _ = l.call_method1("call_soon_threadsafe", (stop,));
-        }
+        on_loop::stop_soon(self.event_loop.bind(py));
     }
 }
 

@@ -18,7 +18,7 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
-use super::on_loop::LoopCell;
+use super::on_loop::{self, LoopCell};
 use crate::ops::execute::{self, Execution};
 use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
 
@@ -95,9 +95,7 @@ impl LocalKernel {
             }
         }
         if let Some(event_loop) = self.event_loop(py) {
-            if let Ok(stop) = event_loop.getattr("stop") {
-                let _ = event_loop.call_method1("call_soon_threadsafe", (stop,));
-            }
+            on_loop::stop_soon(event_loop);
         }
     }
 
@@ -122,7 +120,7 @@ impl LocalKernel {
             }
             if err.is_instance_of::<PySystemExit>(py) && self.state().current.is_none() {
                 // A background task called sys.exit(): the program exits, as with asyncio.run.
-                return execute_exit_code(py, &err);
+                return execute::exit_code_of(py, &err);
             }
             if !err.is_instance_of::<PySystemExit>(py) {
                 err.print(py);
@@ -165,23 +163,18 @@ impl LocalKernel {
             }
             st.scheduled = true;
         }
-        let method = if from_other_thread {
-            "call_soon_threadsafe"
-        } else {
-            "call_soon"
-        };
         let me = self.me.clone();
         let run_next = PyCFunction::new_closure(
             py,
             None,
             None,
-            move |_a: &Bound<'_, PyTuple>, _k: Option<&Bound<'_, PyDict>>| {
+            move |args: &Bound<'_, PyTuple>, _k: Option<&Bound<'_, PyDict>>| {
                 if let Some(kernel) = me.upgrade() {
-                    kernel.run_next(_a.py());
+                    kernel.run_next(args.py());
                 }
             },
         );
-        let scheduled = run_next.and_then(|cb| event_loop.call_method1(method, (cb,)));
+        let scheduled = run_next.and_then(|cb| on_loop::schedule(event_loop, cb.as_any(), from_other_thread));
         if let Err(e) = scheduled {
             self.state().scheduled = false;
             e.print(py);
@@ -268,14 +261,6 @@ impl LocalKernel {
     }
 }
 
-fn execute_exit_code(py: Python<'_>, err: &PyErr) -> i32 {
-    match err.value(py).getattr("code") {
-        Ok(code) if code.is_none() => 0,
-        Ok(code) => code.extract().unwrap_or(1),
-        Err(_) => 1,
-    }
-}
-
 impl Executor for LocalKernel {
     fn submit(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
         self.state().queue.push_back(Job {
@@ -288,8 +273,7 @@ impl Executor for LocalKernel {
         }
     }
 
-    fn interrupt(&self, py: Python<'_>, _session: &Arc<Session>, _abandon: bool) -> InterruptOutcome {
-        let _ = py;
+    fn interrupt(&self, _py: Python<'_>, _session: &Arc<Session>, _abandon: bool) -> InterruptOutcome {
         if self.state().current.is_none() {
             return InterruptOutcome::NothingRunning;
         }

@@ -11,6 +11,25 @@ use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
 use crate::cell::{CellRun, Step};
 
+/// Puts `callback` on `event_loop`. From another thread it goes through the loop's
+/// self-pipe: a plain `call_soon` would not wake a loop asleep in `select()`.
+pub fn schedule(event_loop: &Bound<'_, PyAny>, callback: &Bound<'_, PyAny>, from_other_thread: bool) -> PyResult<()> {
+    let method = if from_other_thread {
+        "call_soon_threadsafe"
+    } else {
+        "call_soon"
+    };
+    event_loop.call_method1(method, (callback,))?;
+    Ok(())
+}
+
+/// Asks `event_loop` to stop, from any thread; a loop already closed is left as it is.
+pub fn stop_soon(event_loop: &Bound<'_, PyAny>) {
+    if let Ok(stop) = event_loop.getattr("stop") {
+        let _ = schedule(event_loop, &stop, true);
+    }
+}
+
 type Done = Box<dyn Fn(Python<'_>, PyResult<Option<Py<PyAny>>>) + Send + Sync>;
 
 pub struct LoopCell {
@@ -47,13 +66,7 @@ impl LoopCell {
     /// calling thread's context (asyncio copies it), and so do the cell's tasks.
     pub fn start(&self, py: Python<'_>, from_other_thread: bool) -> PyResult<()> {
         let cb = self.callback(py, |cell, py, _| cell.drive(py, None))?;
-        let method = if from_other_thread {
-            "call_soon_threadsafe"
-        } else {
-            "call_soon"
-        };
-        self.event_loop.bind(py).call_method1(method, (cb,))?;
-        Ok(())
+        schedule(self.event_loop.bind(py), cb.as_any(), from_other_thread)
     }
 
     /// Whether the cell's plain code is executing right now (on the loop's thread).
@@ -70,15 +83,11 @@ impl LoopCell {
             .map(|t| t.clone_ref(py))
     }
 
-    /// Cancels the task the cell awaits, from any thread, through the loop's self-pipe (a
-    /// plain call_soon would not wake a loop asleep in select()).
+    /// Cancels the task the cell awaits, from any thread.
     pub fn cancel(&self, py: Python<'_>) -> PyResult<()> {
         self.cancel_requested.store(true, Ordering::SeqCst);
         if let Some(task) = self.task(py) {
-            let cancel = task.bind(py).getattr("cancel")?;
-            self.event_loop
-                .bind(py)
-                .call_method1("call_soon_threadsafe", (cancel,))?;
+            schedule(self.event_loop.bind(py), &task.bind(py).getattr("cancel")?, true)?;
         }
         Ok(())
     }

@@ -167,7 +167,7 @@ fn display(py: Python<'_>, session: &Session, execution: &Execution, value: Py<P
 }
 
 /// `sys.exit(x)` semantics: None is 0, an int is itself, anything else is printed and 1.
-fn exit_code_of(py: Python<'_>, err: &PyErr) -> i32 {
+pub fn exit_code_of(py: Python<'_>, err: &PyErr) -> i32 {
     let code = match err.value(py).getattr("code") {
         Ok(c) => c,
         Err(_) => return 1,

@@ -8,19 +8,27 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::cell::{self, PYCF_ALLOW_TOP_LEVEL_AWAIT, PYCF_ONLY_AST};
+use crate::pycache::py_attr;
 
-static COMPILER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// codeop's compiler, made once, with top-level await allowed; and its flags.
+struct Compiler {
+    command: Py<PyAny>,
+    flags: i32,
+}
 
-fn command_compiler(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    COMPILER
-        .get_or_try_init(py, || {
-            let compiler = py.import("codeop")?.getattr("CommandCompiler")?.call0()?;
-            let inner = compiler.getattr("compiler")?;
-            let flags: i32 = inner.getattr("flags")?.extract()?;
-            inner.setattr("flags", flags | PYCF_ALLOW_TOP_LEVEL_AWAIT)?;
-            Ok(compiler.unbind())
+static COMPILER: PyOnceLock<Compiler> = PyOnceLock::new();
+
+fn command_compiler(py: Python<'_>) -> PyResult<&Compiler> {
+    COMPILER.get_or_try_init(py, || {
+        let command = py.import("codeop")?.getattr("CommandCompiler")?.call0()?;
+        let inner = command.getattr("compiler")?;
+        let flags = inner.getattr("flags")?.extract::<i32>()? | PYCF_ALLOW_TOP_LEVEL_AWAIT;
+        inner.setattr("flags", flags)?;
+        Ok(Compiler {
+            command: command.unbind(),
+            flags,
         })
-        .map(|c| c.bind(py))
+    })
 }
 
 /// How a prompt reads a statement.
@@ -69,23 +77,23 @@ fn check(py: Python<'_>, code: &str, reading: Reading) -> PyResult<IsCompleteRep
         return Ok(complete());
     }
     let compiler = command_compiler(py)?;
-    let warnings = py.import("warnings")?;
-    let guard = warnings.getattr("catch_warnings")?.call0()?;
+    let guard = py_attr!(py, "warnings", "catch_warnings")?.call0()?;
     guard.call_method0("__enter__")?;
     // Compiling to check must not print the SyntaxWarning the run will print.
-    warnings.call_method1("simplefilter", ("ignore",))?;
+    py_attr!(py, "warnings", "simplefilter")?.call1(("ignore",))?;
     // Most input parses as it is, which settles it: it is complete (whether it compiles is
     // for the run to tell). Parsing alone is cheap; codeop's full check, for the rest,
     // compiles up to three times.
-    let flags: i32 = compiler.getattr("compiler")?.getattr("flags")?.extract()?;
-    let builtins = py.import("builtins")?;
-    let parsed = builtins.call_method1(
-        "compile",
-        (code, "<input>", reading.mode(), flags | PYCF_ONLY_AST, true),
-    );
+    let parsed = py_attr!(py, "builtins", "compile")?.call1((
+        code,
+        "<input>",
+        reading.mode(),
+        compiler.flags | PYCF_ONLY_AST,
+        true,
+    ));
     let compiled = match parsed {
         Ok(code) => Ok(code),
-        Err(_) => compiler.call1((code, "<input>", reading.mode())),
+        Err(_) => compiler.command.bind(py).call1((code, "<input>", reading.mode())),
     };
     guard.call_method1("__exit__", (py.None(), py.None(), py.None()))?;
     match compiled {

@@ -16,7 +16,7 @@ use std::net::{IpAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -212,7 +212,7 @@ pub fn start(
 }
 
 /// Binds the socket (replacing a stale one left by a dead process) and makes it 0600.
-fn bind_unix(path: &PathBuf) -> io::Result<UnixListener> {
+fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     let listener = match UnixListener::bind(path) {
         Ok(l) => l,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
@@ -515,7 +515,6 @@ impl Shared {
     }
 }
 
-#[derive(Clone)]
 struct Client {
     who: String,
     lines: bool,
