@@ -4,69 +4,24 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read};
-use std::net::TcpStream;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotrepl_proto::auth::{client_proof, from_hex, new_nonce, to_hex, verify_server};
 use hotrepl_proto::handshake::{check_compatible, parse_preamble, preamble, MAGIC, PREAMBLE_LEN};
-use hotrepl_proto::{
-    encode_frame, AuthResponse, Content, FrameError, FrameReader, Header, HeaderSource, Message, PROTOCOL_VERSION,
-};
+use hotrepl_proto::socket::Socket;
+use hotrepl_proto::{AuthResponse, Content, FrameError, FrameReader, Header, HeaderSource, Message, PROTOCOL_VERSION};
 
 use crate::events::{Event, Events};
 
 /// How long a live process gets to answer each step of the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A byte stream to a kernel.
-pub enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    pub fn try_clone(&self) -> io::Result<Stream> {
-        Ok(match self {
-            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
-            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
-        })
-    }
-
-    /// Applies to every handle of the socket.
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Unix(s) => s.set_read_timeout(timeout),
-            Stream::Tcp(s) => s.set_read_timeout(timeout),
-        }
-    }
-}
-
-impl AsRawFd for Stream {
-    fn as_raw_fd(&self) -> RawFd {
-        match self {
-            Stream::Unix(s) => s.as_raw_fd(),
-            Stream::Tcp(s) => s.as_raw_fd(),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-type Frames = FrameReader<BufReader<Stream>>;
+type Frames = FrameReader<BufReader<Socket>>;
 
 pub struct Connection {
-    writer: Mutex<Stream>,
+    writer: Mutex<Socket>,
     headers: HeaderSource,
     waiters: Mutex<HashMap<String, mpsc::Sender<Message>>>,
     /// Why the session ended, when the other side closes the connection.
@@ -98,11 +53,11 @@ impl std::fmt::Display for RequestError {
 }
 
 impl Connection {
-    fn new(stream: Stream, closed_by_peer: &'static str) -> io::Result<(Connection, Frames)> {
+    fn new(stream: Socket, closed_by_peer: &'static str) -> io::Result<(Connection, Frames)> {
         let frames = FrameReader::new(BufReader::new(stream.try_clone()?));
         let conn = Connection {
             writer: Mutex::new(stream),
-            headers: HeaderSource::new(random_session(), user_name()),
+            headers: HeaderSource::for_this_user(),
             waiters: Mutex::new(HashMap::new()),
             closed_by_peer,
         };
@@ -111,7 +66,7 @@ impl Connection {
 
     /// The local kernel's connection. Only our preamble goes out here; the kernel's answer
     /// is read on the reader thread, so the kernel starts up while the prompt is set up.
-    pub fn start(stream: Stream, events: Arc<Events>) -> io::Result<Arc<Connection>> {
+    pub fn start(stream: Socket, events: Arc<Events>) -> io::Result<Arc<Connection>> {
         let (conn, frames) = Connection::new(stream, "the kernel closed the connection")?;
         conn.write(&preamble(PROTOCOL_VERSION))?;
         let conn = Arc::new(conn);
@@ -122,11 +77,11 @@ impl Connection {
     /// A live process's connection. The version handshake and, on TCP, the token
     /// handshake are done before this returns, so a refusal is an error here rather than
     /// a session that closes later.
-    pub fn open(stream: Stream, token: Option<&[u8]>) -> Result<Opened, String> {
+    pub fn open(stream: Socket, token: Option<&[u8]>) -> Result<Opened, String> {
         stream
             .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
             .map_err(|e| e.to_string())?;
-        let tcp = matches!(stream, Stream::Tcp(_));
+        let tcp = matches!(stream, Socket::Tcp(_));
         let (conn, mut frames) =
             Connection::new(stream, "the program closed the session (it exited or stopped serving)")
                 .map_err(|e| e.to_string())?;
@@ -198,18 +153,18 @@ impl Connection {
         Ok(())
     }
 
-    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Stream> {
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Socket> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn write(&self, bytes: &[u8]) -> io::Result<()> {
-        send_all(self.lock_writer().as_raw_fd(), bytes)
+        self.lock_writer().send_all(bytes)
     }
 
     /// Sends a request; returns its header (replies name it as their parent).
     pub fn send(&self, content: impl Into<Content>) -> io::Result<Header> {
         let msg = self.headers.message(content.into(), None);
-        self.write(&encode_frame(&msg.to_json()))?;
+        self.write(&msg.to_frame())?;
         Ok(msg.header)
     }
 
@@ -221,7 +176,7 @@ impl Connection {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(msg.header.msg_id.clone(), tx);
-        if let Err(e) = self.write(&encode_frame(&msg.to_json())) {
+        if let Err(e) = self.write(&msg.to_frame()) {
             self.waiters
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -337,28 +292,4 @@ fn handshake_failure(e: io::Error) -> String {
 
 fn unexpected(wanted: &str, got: &Content) -> String {
     format!("the server sent {} where {wanted} belongs", got.msg_type())
-}
-
-fn send_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        // SAFETY: valid buffer and fd; MSG_NOSIGNAL keeps a dead peer from killing us.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        buf = &buf[n as usize..];
-    }
-    Ok(())
-}
-
-fn random_session() -> String {
-    hotrepl_proto::auth::to_hex(&hotrepl_proto::auth::new_nonce()[..8])
-}
-
-fn user_name() -> String {
-    std::env::var("USER").unwrap_or_default()
 }

@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
-use crate::connection::{Connection, Stream};
+use crate::connection::Connection;
 use crate::events::Events;
 use crate::repl::Ended;
 use crate::session::Session;
 use crate::target::Target;
+use hotrepl_proto::socket::Socket;
 
 /// An async-native Python REPL: top-level `await`, and an event loop that keeps running
 /// between prompts. With a command, the client for live processes.
@@ -104,7 +105,7 @@ fn local_repl(python: Option<&Path>) -> Result<i32, String> {
     let events = Events::new().map_err(|e| format!("cannot set up: {e}"))?;
     let mut kernel = kernel::spawn(python).map_err(|e| e.to_string())?;
     let stream = kernel.stream.try_clone().map_err(|e| e.to_string())?;
-    let conn = Connection::start(Stream::Unix(stream), events.clone()).map_err(|e| e.to_string())?;
+    let conn = Connection::start(Socket::Unix(stream), events.clone()).map_err(|e| e.to_string())?;
     let mut session = Session::new(conn, events, true);
     let ended = if std::io::stdin().is_terminal() {
         repl::run(&mut session)

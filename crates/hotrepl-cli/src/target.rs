@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::connection::{Connection, Opened, Stream};
+use crate::connection::{Connection, Opened};
 use hotrepl_proto::rundir;
+use hotrepl_proto::socket::Socket;
 
 use crate::records::{self, TCP_SCHEME};
 
@@ -67,7 +68,7 @@ pub fn connect(target: &Target, token: Option<String>) -> Result<Opened, String>
         Target::Tcp(addr) => connect_tcp(addr, token),
         Target::Fd(fd) => {
             let stream = inherited_socket(*fd).map_err(|e| format!("cannot use fd:{fd}: {e}"))?;
-            Connection::open(Stream::Unix(stream), None).map_err(|e| format!("cannot attach to fd:{fd}: {e}"))
+            Connection::open(Socket::Unix(stream), None).map_err(|e| format!("cannot attach to fd:{fd}: {e}"))
         }
     }
 }
@@ -103,7 +104,7 @@ fn connect_pid(pid: u32, token: Option<String>) -> Result<Opened, String> {
 
 fn connect_unix(path: &Path) -> Result<Opened, String> {
     let stream = UnixStream::connect(path).map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
-    Connection::open(Stream::Unix(stream), None).map_err(|e| format!("cannot attach to {}: {e}", path.display()))
+    Connection::open(Socket::Unix(stream), None).map_err(|e| format!("cannot attach to {}: {e}", path.display()))
 }
 
 /// `addr` is `HOST:PORT`.
@@ -119,7 +120,7 @@ fn connect_tcp(addr: &str, token: Option<String>) -> Result<Opened, String> {
             )
         })?;
     let stream = connect_tcp_stream(addr).map_err(|e| format!("cannot connect to {shown}: {e}"))?;
-    Connection::open(Stream::Tcp(stream), Some(token.as_bytes())).map_err(|e| format!("cannot attach to {shown}: {e}"))
+    Connection::open(Socket::Tcp(stream), Some(token.as_bytes())).map_err(|e| format!("cannot attach to {shown}: {e}"))
 }
 
 fn connect_tcp_stream(addr: &str) -> io::Result<TcpStream> {

@@ -14,8 +14,8 @@ use crate::exec::host_loop::LoopSource;
 use crate::outbox::{Encoding, Outbox};
 use crate::output::{self, SessionIo};
 use crate::session::{Namespace, Session};
-use crate::socket::Socket;
 use crate::threads;
+use hotrepl_proto::socket::Socket;
 
 #[allow(clippy::too_many_arguments)]
 pub fn open(

@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hotrepl_proto::handshake::{check_compatible, parse_preamble, preamble, PREAMBLE_LEN};
-use hotrepl_proto::{encode_frame, FrameError, HeaderSource, InputCancel, Message, ProtocolError, PROTOCOL_VERSION};
+use hotrepl_proto::{FrameError, HeaderSource, InputCancel, Message, ProtocolError, PROTOCOL_VERSION};
 use pyo3::prelude::*;
 
 use crate::line_mode::LineReader;
 use crate::ops::{self, Next};
 use crate::reader::RequestReader;
 use crate::session::{CloseReason, Session};
-use crate::socket::Socket;
 use crate::threads;
+use hotrepl_proto::socket::Socket;
 
 /// Reads the client's preamble (its first `PREAMBLE_LEN` bytes) and answers with ours.
 /// On a mismatch the client is told why before the error is returned.
@@ -31,7 +31,7 @@ pub fn handshake(socket: &mut Socket, headers: &HeaderSource) -> Result<(), Stri
     let verdict = check_compatible(PROTOCOL_VERSION, version).map_err(|e| e.to_string());
     if let Err(reason) = &verdict {
         let msg = headers.message(ProtocolError { reason: reason.clone() }.into(), None);
-        out.extend_from_slice(&encode_frame(&msg.to_json()));
+        msg.push_frame(&mut out);
     }
     socket.send_all(&out).map_err(|e| format!("handshake: {e}"))?;
     verdict

@@ -23,13 +23,12 @@ use pyo3::types::PyDict;
 use crate::attach;
 use crate::connection::{self, Requests};
 use crate::exec::host_loop::LoopSource;
-use crate::local::{random_id, user_name};
 use crate::ops::kernel_info;
 use crate::outbox::Encoding;
 use crate::reader::RequestReader;
 use crate::session::Namespace;
-use crate::socket::Socket;
 use crate::threads;
+use hotrepl_proto::socket::Socket;
 
 /// The descriptor the client finds its end of the socket pair on.
 const CLIENT_FD: i32 = 3;
@@ -101,7 +100,7 @@ pub fn embed_start(
 
 /// The session's thread: the client is the only one ever on this socket pair.
 fn serve(mut socket: Socket, namespace: Namespace, loops: Arc<LoopSource>) {
-    let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
+    let headers = Arc::new(HeaderSource::for_this_user());
     if connection::handshake(&mut socket, &headers).is_err() {
         return;
     }

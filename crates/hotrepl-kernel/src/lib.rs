@@ -16,7 +16,6 @@ mod pycache;
 mod reader;
 mod server;
 mod session;
-mod socket;
 mod threads;
 mod traceback;
 mod unwind;

@@ -13,7 +13,7 @@ use hotrepl_proto::{Content, ExecuteRequest, HeaderSource, InputReply, Interrupt
 use crate::connection::Incoming;
 use crate::ops::{is_complete, kernel_info};
 use crate::session::Session;
-use crate::socket::Socket;
+use hotrepl_proto::socket::Socket;
 
 const PROMPT: &str = ">>> ";
 const CONTINUATION: &str = "... ";
@@ -73,7 +73,7 @@ impl LineReader {
             buf: Vec::new(),
             ready: VecDeque::new(),
             cell: String::new(),
-            headers: HeaderSource::new(crate::local::random_id(), "nc"),
+            headers: HeaderSource::new(hotrepl_proto::auth::random_id(), "nc"),
             closed: false,
         }
     }

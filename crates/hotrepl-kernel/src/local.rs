@@ -18,22 +18,11 @@ use crate::outbox::{Encoding, Outbox};
 use crate::output::{self, SessionIo};
 use crate::reader::RequestReader;
 use crate::session::{CloseReason, Namespace, Session};
-use crate::socket::Socket;
 use crate::threads;
+use hotrepl_proto::socket::Socket;
 
 /// How long a kernel whose client vanished may take to stop before it is ended.
 const ORPHAN_GRACE: Duration = Duration::from_secs(3);
-
-pub fn random_id() -> String {
-    hotrepl_proto::auth::to_hex(&hotrepl_proto::auth::new_nonce()[..16])
-}
-
-pub fn user_name() -> String {
-    std::env::var("USER").unwrap_or_else(|_| {
-        // SAFETY: getuid has no preconditions.
-        format!("uid{}", unsafe { libc::getuid() })
-    })
-}
 
 /// Serves the client on `fd` until it leaves or the user exits; returns the exit status.
 #[pyfunction]
@@ -48,7 +37,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     sys.setattr("argv", PyList::new(py, [""])?)?;
     crate::ops::kernel_info::init(py)?;
 
-    let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
+    let headers = Arc::new(HeaderSource::for_this_user());
     let outbox = Outbox::new(socket, headers.clone(), Encoding::Frames);
     let io = SessionIo::new(outbox.clone(), true);
     output::install(py)?;

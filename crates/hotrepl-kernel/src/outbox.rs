@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use hotrepl_proto::{Content, Header, HeaderSource, Message, StreamName};
 
-use crate::socket::Socket;
+use hotrepl_proto::socket::Socket;
 
 /// Queued text beyond which the session's own thread waits for the client.
 const HIGH_WATER: usize = 4 << 20;

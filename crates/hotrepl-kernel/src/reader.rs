@@ -6,10 +6,10 @@
 use std::io;
 use std::os::fd::AsRawFd;
 
-use hotrepl_proto::frame::{read_frame_with, FrameDecoder};
+use hotrepl_proto::frame::{read_frame_with, FrameDecoder, READ_CHUNK};
 use hotrepl_proto::{FrameError, DEFAULT_MAX_FRAME};
 
-use crate::socket::Socket;
+use hotrepl_proto::socket::Socket;
 
 pub struct RequestReader {
     socket: Socket,
@@ -57,7 +57,7 @@ impl RequestReader {
                     }
                 }
             }
-            let want = self.decoder.missing().max(8192);
+            let want = self.decoder.missing().max(READ_CHUNK);
             let buf = self.decoder.spare(want);
             // SAFETY: reading into a buffer of `want` bytes from a socket we own.
             let n = unsafe {

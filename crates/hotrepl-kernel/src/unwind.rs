@@ -53,7 +53,9 @@ pub fn eval_code<'py>(
     locals: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: all three objects are alive for the call.
-    guarded(py, || unsafe { eval_code_unwinding(code.as_ptr(), globals.as_ptr(), locals.as_ptr()) })
+    guarded(py, || unsafe {
+        eval_code_unwinding(code.as_ptr(), globals.as_ptr(), locals.as_ptr())
+    })
 }
 
 /// `callable(*args, **kwargs)`.
@@ -64,7 +66,9 @@ pub fn call<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let kwargs = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
     // SAFETY: live objects for the call.
-    guarded(callable.py(), || unsafe { call_unwinding(callable.as_ptr(), args.as_ptr(), kwargs) })
+    guarded(callable.py(), || unsafe {
+        call_unwinding(callable.as_ptr(), args.as_ptr(), kwargs)
+    })
 }
 
 /// `obj.name(*args)`.

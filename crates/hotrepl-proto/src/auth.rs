@@ -54,6 +54,11 @@ pub fn verify_server(token: &[u8], server_nonce: &[u8], client_nonce: &[u8], pro
         .is_ok()
 }
 
+/// 128 random bits in hex: session ids, generated tokens.
+pub fn random_id() -> String {
+    to_hex(&new_nonce()[..16])
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

@@ -116,14 +116,18 @@ impl FrameDecoder {
         self.buf.truncate(new_len);
     }
 
+    /// The length the frame being received declares, once its prefix has arrived.
+    fn declared_len(&self) -> Option<usize> {
+        let prefix = self.buf.get(self.start..self.start + LEN_BYTES)?;
+        Some(u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize)
+    }
+
     /// Bytes still missing from the frame being received (0 if its length is not known yet).
     pub fn missing(&self) -> usize {
-        let avail = &self.buf[self.start..];
-        if avail.len() < LEN_BYTES {
-            return 0;
+        match self.declared_len() {
+            Some(len) => (LEN_BYTES + len.min(self.max)).saturating_sub(self.pending()),
+            None => 0,
         }
-        let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
-        (LEN_BYTES + len.min(self.max)).saturating_sub(avail.len())
     }
 
     /// Bytes received but not yet returned as frames.
@@ -134,44 +138,39 @@ impl FrameDecoder {
     /// The next complete frame, if one has fully arrived. An oversized length prefix is an
     /// error as soon as the prefix itself has arrived.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let avail = &self.buf[self.start..];
-        if avail.len() < LEN_BYTES {
+        let Some(len) = self.declared_len() else {
             return Ok(None);
-        }
-        let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+        };
         if len > self.max {
             return Err(FrameError::Oversized { len, max: self.max });
         }
-        if avail.len() < LEN_BYTES + len {
+        if self.pending() < LEN_BYTES + len {
             return Ok(None);
         }
-        let frame = avail[LEN_BYTES..LEN_BYTES + len].to_vec();
+        let body = self.start + LEN_BYTES;
+        let frame = self.buf[body..body + len].to_vec();
         self.start += LEN_BYTES + len;
         Ok(Some(frame))
     }
 
     /// What end of stream means here: clean between frames, truncated inside one.
     pub fn at_eof(&self) -> Result<Option<Vec<u8>>, FrameError> {
-        match self.pending() {
-            0 => Ok(None),
-            n if n < LEN_BYTES => Err(FrameError::Truncated {
+        match (self.pending(), self.declared_len()) {
+            (0, _) => Ok(None),
+            (n, None) => Err(FrameError::Truncated {
                 expected: LEN_BYTES,
                 got: n,
             }),
-            n => {
-                let avail = &self.buf[self.start..];
-                let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
-                Err(FrameError::Truncated {
-                    expected: len,
-                    got: n - LEN_BYTES,
-                })
-            }
+            (n, Some(len)) => Err(FrameError::Truncated {
+                expected: len,
+                got: n - LEN_BYTES,
+            }),
         }
     }
 }
 
 /// How much to read at a time when nothing says more is needed.
-const READ_CHUNK: usize = 8192;
+pub const READ_CHUNK: usize = 8192;
 
 /// Reads whole frames from a blocking reader (it buffers; no BufReader needed).
 pub struct FrameReader<R> {
@@ -193,11 +192,6 @@ impl<R: Read> FrameReader<R> {
 
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
-    }
-
-    /// The reader and the decoder with whatever it has buffered.
-    pub fn into_parts(self) -> (R, FrameDecoder) {
-        (self.inner, self.decoder)
     }
 
     /// The next frame's payload; `Ok(None)` when the stream ends cleanly between frames.

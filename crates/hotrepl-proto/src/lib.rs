@@ -1,13 +1,14 @@
 //! hotrepl's wire protocol, with no Python in it: the Jupyter message model
 //! ([`message`]), length-prefixed framing with a size cap ([`frame`]), the version
-//! handshake ([`handshake`]), the TCP token handshake ([`auth`]) and the private directory
-//! where servers are found ([`rundir`]).
+//! handshake ([`handshake`]), the TCP token handshake ([`auth`]), the private directory
+//! where servers are found ([`rundir`]) and the socket both ends talk through ([`socket`]).
 
 pub mod auth;
 pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod rundir;
+pub mod socket;
 pub mod time;
 
 pub use frame::{encode_frame, FrameError, FrameReader, DEFAULT_MAX_FRAME};

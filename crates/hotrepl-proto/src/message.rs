@@ -42,6 +42,15 @@ pub struct HeaderSource {
 }
 
 impl HeaderSource {
+    /// Headers for this side of a new connection: a fresh session id, and the user's name.
+    pub fn for_this_user() -> Self {
+        let username = std::env::var("USER").unwrap_or_else(|_| {
+            // SAFETY: getuid has no preconditions.
+            format!("uid{}", unsafe { libc::getuid() })
+        });
+        HeaderSource::new(crate::auth::random_id(), username)
+    }
+
     pub fn new(session: impl Into<String>, username: impl Into<String>) -> Self {
         HeaderSource {
             session: session.into(),
@@ -105,27 +114,30 @@ impl Message {
 
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        write_envelope(
-            &mut out,
-            &self.header,
-            self.parent_header.as_ref(),
-            &self.metadata,
-            &self.content,
-        );
+        self.write_json(&mut out);
         out
     }
 
     /// Appends this message to `out` as one frame.
     pub fn push_frame(&self, out: &mut Vec<u8>) {
-        crate::frame::push_frame_with(out, |out| {
-            write_envelope(
-                out,
-                &self.header,
-                self.parent_header.as_ref(),
-                &self.metadata,
-                &self.content,
-            )
-        });
+        crate::frame::push_frame_with(out, |out| self.write_json(out));
+    }
+
+    /// This message as one frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.push_frame(&mut out);
+        out
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_envelope(
+            out,
+            &self.header,
+            self.parent_header.as_ref(),
+            &self.metadata,
+            &self.content,
+        );
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Message, DecodeError> {

@@ -3,10 +3,10 @@
 //! and no session exists, before this succeeds.
 
 use hotrepl_proto::auth::{from_hex, new_nonce, server_proof, to_hex, verify_client};
-use hotrepl_proto::{encode_frame, AuthChallenge, AuthResult, Content, HeaderSource, Message};
+use hotrepl_proto::{AuthChallenge, AuthResult, Content, HeaderSource, Message};
 
 use crate::reader::RequestReader;
-use crate::socket::Socket;
+use hotrepl_proto::socket::Socket;
 
 pub fn authenticate(
     reader: &mut RequestReader,
@@ -16,9 +16,7 @@ pub fn authenticate(
 ) -> Result<(), String> {
     let send = |content: Content| -> Result<(), String> {
         let msg = headers.message(content, None);
-        socket
-            .send_all(&encode_frame(&msg.to_json()))
-            .map_err(|e| e.to_string())
+        socket.send_all(&msg.to_frame()).map_err(|e| e.to_string())
     };
     let server_nonce = new_nonce();
     send(

@@ -30,14 +30,13 @@ use crate::attach;
 use crate::connection::{self, Connection, Requests};
 use crate::exec::host_loop::LoopSource;
 use crate::line_mode::{self, LineReader};
-use crate::local::{random_id, user_name};
 use crate::ops::kernel_info;
 use crate::outbox::Encoding;
 use crate::output;
 use crate::reader::RequestReader;
 use crate::session::{CloseReason, Namespace};
-use crate::socket::Socket;
 use crate::threads;
+use hotrepl_proto::socket::Socket;
 
 /// How long stopping (or exiting) waits, in all, for clients to take their last output.
 const LAST_OUTPUT_GRACE: Duration = Duration::from_millis(250);
@@ -245,7 +244,7 @@ fn bind_tcp(host: &str, port: u16, token: Option<String>) -> PyResult<(Listener,
         Some(t) if t.is_empty() => return Err(PyValueError::new_err("the token must not be empty")),
         Some(t) => (t, None),
         None if loopback => {
-            let t = random_id();
+            let t = hotrepl_proto::auth::random_id();
             (t.clone(), Some(t))
         }
         None => {
@@ -331,7 +330,7 @@ impl Shared {
     /// The whole life of one client, on its own thread.
     fn serve_client(self: Arc<Self>, mut socket: Socket) {
         let number = self.sessions_opened.fetch_add(1, Ordering::Relaxed) + 1;
-        let headers = Arc::new(HeaderSource::new(random_id(), user_name()));
+        let headers = Arc::new(HeaderSource::for_this_user());
         let who = match self.admit(&mut socket, number, &headers) {
             Ok(who) => who,
             Err(Refusal { log, tell }) => {

@@ -1,10 +1,12 @@
-//! A connected socket, Unix or TCP, written with `send(MSG_NOSIGNAL)`: the host may have
-//! restored the default SIGPIPE action, and a client vanishing must never kill it.
+//! A connected socket, Unix or TCP, as both ends of a connection use it: written with
+//! `sendmsg(MSG_NOSIGNAL)`, because a program may have restored the default SIGPIPE action
+//! and a peer vanishing must never kill it.
 
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 #[derive(Debug)]
 pub enum Socket {
@@ -18,6 +20,14 @@ impl Socket {
             Socket::Unix(s) => Socket::Unix(s.try_clone()?),
             Socket::Tcp(s) => Socket::Tcp(s.try_clone()?),
         })
+    }
+
+    /// Applies to every handle of the socket.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Unix(s) => s.set_read_timeout(timeout),
+            Socket::Tcp(s) => s.set_read_timeout(timeout),
+        }
     }
 
     /// Writes all of `buf`, retrying on EINTR and short writes.
