@@ -9,18 +9,19 @@ use std::path::Path;
 
 use hotrepl_proto::rundir;
 
-use crate::records::{self, Record};
+use crate::records::{self, Listed};
 
 pub fn run() -> Result<(), String> {
     let dir = rundir::runtime_dir();
     let mut rows = vec![["PID".to_string(), "PYTHON".into(), "ADDRESS".into(), "PROGRAM".into()]];
-    for record in records::read_all(&dir)? {
-        if !record.process_lives() {
-            remove_stale(&dir, &record);
+    for listed in records::read_all(&dir)? {
+        if !listed.process_lives() {
+            remove_stale(&dir, &listed);
             continue;
         }
-        if record.is_attachable() {
-            rows.push([record.pid.to_string(), record.python, record.address, record.program]);
+        if listed.socket_present() {
+            let r = listed.record;
+            rows.push([r.pid.to_string(), r.python, r.address, r.program]);
         }
     }
     // A reader that left early (`hotrepl ps | head -1`) is no error.
@@ -29,9 +30,9 @@ pub fn run() -> Result<(), String> {
 }
 
 /// Deletes a dead process's record, and its socket if it is one of ours.
-fn remove_stale(dir: &Path, record: &Record) {
-    let _ = std::fs::remove_file(&record.file);
-    if let Some(socket) = record.socket_path().filter(|s| s.parent() == Some(dir)) {
+fn remove_stale(dir: &Path, listed: &Listed) {
+    let _ = std::fs::remove_file(&listed.file);
+    if let Some(socket) = listed.record.socket_path().filter(|s| s.parent() == Some(dir)) {
         let _ = std::fs::remove_file(socket);
     }
 }

@@ -14,7 +14,8 @@ use crate::connection::{Connection, Opened};
 use hotrepl_proto::rundir;
 use hotrepl_proto::socket::Socket;
 
-use crate::records::{self, TCP_SCHEME};
+use crate::records::{self, Listed};
+use hotrepl_proto::discovery::TCP_SCHEME;
 
 /// How long connecting to one TCP address may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,7 +66,7 @@ pub fn connect(target: &Target, token: Option<String>) -> Result<Opened, String>
     match target {
         Target::Pid(pid) => connect_pid(*pid, token),
         Target::Path(path) => connect_unix(path),
-        Target::Tcp(addr) => connect_tcp(addr, token),
+        Target::Tcp(addr) => connect_tcp(addr, token, || recorded_token(&format!("{TCP_SCHEME}{addr}"))),
         Target::Fd(fd) => {
             let stream = inherited_socket(*fd).map_err(|e| format!("cannot use fd:{fd}: {e}"))?;
             Connection::open(Socket::Unix(stream), None).map_err(|e| format!("cannot attach to fd:{fd}: {e}"))
@@ -79,15 +80,20 @@ fn connect_pid(pid: u32, token: Option<String>) -> Result<Opened, String> {
         return Err(format!("there is no process {pid}"));
     }
     let dir = rundir::runtime_dir();
-    let records: Vec<_> = records::read_all(&dir)?.into_iter().filter(|r| r.pid == pid).collect();
-    let record = records
+    let records: Vec<_> = records::read_all(&dir)?
+        .into_iter()
+        .filter(|l| l.record.pid == pid)
+        .collect();
+    let listed = records
         .iter()
-        .filter(|r| r.is_attachable())
-        .min_by_key(|r| r.socket_path().is_none());
-    if let Some(record) = record {
+        .filter(|l| l.is_attachable())
+        .min_by_key(|l| l.record.socket_path().is_none());
+    if let Some(Listed { record, .. }) = listed {
         return match record.socket_path() {
             Some(path) => connect_unix(path),
-            None => connect_tcp(record.address.trim_start_matches(TCP_SCHEME), token),
+            None => connect_tcp(record.address.trim_start_matches(TCP_SCHEME), token, || {
+                record.token.clone()
+            }),
         };
     }
     // A record can be lost (deleted by hand) while the default socket still serves; a
@@ -107,12 +113,12 @@ fn connect_unix(path: &Path) -> Result<Opened, String> {
     Connection::open(Socket::Unix(stream), None).map_err(|e| format!("cannot attach to {}: {e}", path.display()))
 }
 
-/// `addr` is `HOST:PORT`.
-fn connect_tcp(addr: &str, token: Option<String>) -> Result<Opened, String> {
+/// `addr` is `HOST:PORT`. The token is `token`, else `$HOTREPL_TOKEN`, else `recorded()`.
+fn connect_tcp(addr: &str, token: Option<String>, recorded: impl FnOnce() -> Option<String>) -> Result<Opened, String> {
     let shown = format!("{TCP_SCHEME}{addr}");
     let token = token
         .or_else(|| std::env::var("HOTREPL_TOKEN").ok().filter(|t| !t.is_empty()))
-        .or_else(|| recorded_token(&shown))
+        .or_else(recorded)
         .ok_or_else(|| {
             format!(
                 "{shown} needs a token: pass --token or set HOTREPL_TOKEN (no record in {} holds one for this address)",
@@ -143,7 +149,8 @@ fn recorded_token(address: &str) -> Option<String> {
     records::read_all(&rundir::runtime_dir())
         .ok()?
         .into_iter()
-        .find(|r| r.address == address && r.token.is_some() && r.is_attachable())?
+        .find(|l| l.record.address == address && l.record.token.is_some() && l.is_attachable())?
+        .record
         .token
 }
 

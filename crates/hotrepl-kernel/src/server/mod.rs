@@ -8,7 +8,6 @@
 //! of them polls, so an idle server costs no CPU.
 
 mod auth;
-mod discovery;
 mod peer;
 
 use std::io;
@@ -21,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use hotrepl_proto::discovery::{self, TCP_SCHEME};
 use hotrepl_proto::{rundir, HeaderSource};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -172,14 +172,13 @@ pub fn start(
             (Listener::Unix { listener, path }, address, None)
         }
     };
-    let record = discovery::Record {
-        pid,
-        address: address.clone(),
-        program: program.clone(),
-        python: kernel_info::reply().language_info.version,
-        token: shown_token.clone(),
-    };
-    let record = discovery::write(&dir, &record).ok();
+    let record = discovery::Record::new(
+        address.clone(),
+        program.clone(),
+        kernel_info::reply().language_info.version,
+        shown_token.clone(),
+    );
+    let record = record.write(&dir).ok();
 
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two new fds that we own.
@@ -256,7 +255,7 @@ fn bind_tcp(host: &str, port: u16, token: Option<String>) -> PyResult<(Listener,
     };
     let listener = TcpListener::bind(addr).map_err(|e| PyOSError::new_err(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr().map_err(|e| PyOSError::new_err(e.to_string()))?;
-    let address = format!("tcp://{local}");
+    let address = format!("{TCP_SCHEME}{local}");
     Ok((
         Listener::Tcp {
             listener,
@@ -398,7 +397,7 @@ impl Shared {
                         log: Some(format!("refused a TCP connection from {who}: {e}")),
                         tell: Some(format!(
                             "hotrepl: this port speaks the hotrepl protocol and needs a token: hotrepl attach tcp://{} --token ...\n",
-                            self.address.trim_start_matches("tcp://")
+                            self.address.trim_start_matches(TCP_SCHEME)
                         )),
                     });
                 }
