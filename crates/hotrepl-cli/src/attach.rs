@@ -2,9 +2,6 @@
 //! when stdin is not a terminal, its lines run as if typed). Ctrl-C interrupts the cell in
 //! the process; Ctrl-D or `exit()` end only this session, and the program keeps running.
 
-use std::io::IsTerminal;
-
-use crate::batch;
 use crate::events::Events;
 use crate::repl::{self, Ended};
 use crate::session::Session;
@@ -13,11 +10,7 @@ use crate::target::{self, Target};
 /// The session's status (`exit(n)` gives n), or why it was lost.
 pub fn run(target: &Target, token: Option<String>) -> Result<i32, String> {
     let mut session = open(target, token)?;
-    let ended = if std::io::stdin().is_terminal() {
-        repl::run(&mut session)
-    } else {
-        batch::run(&mut session)
-    };
+    let ended = repl::run_on_stdin(&mut session);
     match ended {
         Ended::Exit(status) => Ok(status),
         Ended::Gone(reason) => Err(reason),

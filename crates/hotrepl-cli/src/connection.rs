@@ -69,19 +69,16 @@ impl Connection {
     pub fn start(stream: Socket, events: Arc<Events>) -> io::Result<Arc<Connection>> {
         let (conn, frames) = Connection::new(stream, "the kernel closed the connection")?;
         conn.write(&preamble(PROTOCOL_VERSION))?;
-        let conn = Arc::new(conn);
-        conn.clone().spawn_reader(frames, true, events)?;
-        Ok(conn)
+        Opened { conn, frames }.start_reading(events, true)
     }
 
-    /// A live process's connection. The version handshake and, on TCP, the token
-    /// handshake are done before this returns, so a refusal is an error here rather than
+    /// A live process's connection. The version handshake and, with a `token` (TCP), the
+    /// token handshake are done before this returns, so a refusal is an error here rather than
     /// a session that closes later.
     pub fn open(stream: Socket, token: Option<&[u8]>) -> Result<Opened, String> {
         stream
             .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
             .map_err(|e| e.to_string())?;
-        let tcp = matches!(stream, Socket::Tcp(_));
         let (conn, mut frames) =
             Connection::new(stream, "the program closed the session (it exited or stopped serving)")
                 .map_err(|e| e.to_string())?;
@@ -90,10 +87,8 @@ impl Connection {
         // its words explain more than the failed write.
         read_server_preamble(frames.get_mut())?;
         sent.map_err(|e| format!("handshake failed: {e}"))?;
-        match (tcp, token) {
-            (true, Some(token)) => conn.authenticate(&mut frames, token)?,
-            (true, None) => return Err("a TCP connection needs a token".into()),
-            (false, _) => {}
+        if let Some(token) = token {
+            conn.authenticate(&mut frames, token)?;
         }
         conn.lock_writer().set_read_timeout(None).map_err(|e| e.to_string())?;
         Ok(Opened { conn, frames })
@@ -225,8 +220,13 @@ impl Connection {
 impl Opened {
     /// Starts reading: from now on messages arrive as events.
     pub fn start(self, events: Arc<Events>) -> io::Result<Arc<Connection>> {
+        self.start_reading(events, false)
+    }
+
+    /// `preamble_pending`: the server's preamble is still to be read (and checked) first.
+    fn start_reading(self, events: Arc<Events>, preamble_pending: bool) -> io::Result<Arc<Connection>> {
         let conn = Arc::new(self.conn);
-        conn.clone().spawn_reader(self.frames, false, events)?;
+        conn.clone().spawn_reader(self.frames, preamble_pending, events)?;
         Ok(conn)
     }
 }

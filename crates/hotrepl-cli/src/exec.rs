@@ -10,13 +10,9 @@ use crate::target::Target;
 pub fn run(target: &Target, code: &str, token: Option<String>) -> Result<i32, String> {
     let mut session = attach::open(target, token)?;
     match session.run_cell(code) {
-        CellEnd::Ok => {
+        end @ (CellEnd::Ok | CellEnd::Failed) => {
             session.shut_down();
-            Ok(0)
-        }
-        CellEnd::Failed => {
-            session.shut_down();
-            Ok(1)
+            Ok(if matches!(end, CellEnd::Ok) { 0 } else { 1 })
         }
         CellEnd::Exit(status) => {
             session.wait_closed();

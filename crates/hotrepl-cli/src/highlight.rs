@@ -207,18 +207,15 @@ fn string_len(s: &str) -> Option<usize> {
     }
     let rest = &s[prefix_len..];
     let quote = rest.bytes().next().filter(|q| *q == b'"' || *q == b'\'')?;
-    let raw = s[..prefix_len].to_ascii_lowercase().contains('r');
     let triple = rest.len() >= 3 && rest.as_bytes()[1] == quote && rest.as_bytes()[2] == quote;
     let open = if triple { 3 } else { 1 };
     let body = &rest.as_bytes()[open..];
     let mut j = 0;
     while j < body.len() {
         let b = body[j];
-        if b == b'\\' && !raw {
-            j += 2;
-            continue;
-        }
-        if b == b'\\' && raw {
+        // A backslash takes the next character along, in raw strings too (`r"\""` is
+        // one string).
+        if b == b'\\' {
             j += 2;
             continue;
         }

@@ -36,19 +36,19 @@ pub fn read_line(events: &Events, password: bool, interrupt_cancels: bool) -> An
                 }
                 // The end of input ends a last line without a newline, as for Python's
                 // input(); with nothing read, it cancels.
-                if n == 0 && line.is_empty() {
-                    if password {
-                        println!();
-                    }
-                    return Answer::Cancelled(InputCancel::Eof);
+                let answer = if n == 0 && line.is_empty() {
+                    Answer::Cancelled(InputCancel::Eof)
+                } else if n == 0 || byte == b'\n' {
+                    Answer::Line(String::from_utf8_lossy(&line).into_owned())
+                } else {
+                    line.push(byte);
+                    continue;
+                };
+                // The newline the user typed was not echoed.
+                if password {
+                    println!();
                 }
-                if n == 0 || byte == b'\n' {
-                    if password {
-                        println!();
-                    }
-                    return Answer::Line(String::from_utf8_lossy(&line).into_owned());
-                }
-                line.push(byte);
+                return answer;
             }
             Woken::TimedOut => {}
             Woken::Event(Event::Interrupt) if interrupt_cancels => return Answer::Cancelled(InputCancel::Interrupt),

@@ -20,7 +20,6 @@ mod session;
 mod target;
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -103,16 +102,11 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 
 fn local_repl(python: Option<&Path>) -> Result<i32, String> {
     let events = Events::new().map_err(|e| format!("cannot set up: {e}"))?;
-    let mut kernel = kernel::spawn(python).map_err(|e| e.to_string())?;
-    let stream = kernel.stream.try_clone().map_err(|e| e.to_string())?;
+    let kernel::Kernel { mut child, stream } = kernel::spawn(python).map_err(|e| e.to_string())?;
     let conn = Connection::start(Socket::Unix(stream), events.clone()).map_err(|e| e.to_string())?;
     let mut session = Session::new(conn, events, true);
-    let ended = if std::io::stdin().is_terminal() {
-        repl::run(&mut session)
-    } else {
-        batch::run(&mut session)
-    };
-    let status = wait_for_exit(&mut kernel.child);
+    let ended = repl::run_on_stdin(&mut session);
+    let status = wait_for_exit(&mut child);
     Ok(match ended {
         Ended::Exit(code) => status.and_then(|s| s.code()).unwrap_or(code),
         Ended::Gone(reason) => match status {

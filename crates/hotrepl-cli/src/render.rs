@@ -58,12 +58,7 @@ impl Renderer {
 
     pub fn error(&mut self, error: &ErrorContent) {
         self.finish_line();
-        let text: String = error.traceback.concat();
-        let text = if text.is_empty() {
-            format!("{}: {}\n", error.ename, error.evalue)
-        } else {
-            text
-        };
+        let text = traceback_text(error);
         let text = if self.color { highlight_last_line(&text) } else { text };
         self.text(StreamName::Stderr, &text);
     }

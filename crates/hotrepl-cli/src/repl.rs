@@ -2,6 +2,7 @@
 //! printing) is printed above the prompt through the editor, whole lines at a time; while
 //! a cell runs, the session shows its output directly.
 
+use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,15 @@ pub enum Ended {
     Exit(i32),
     /// The connection was lost; why.
     Gone(String),
+}
+
+/// The prompt when stdin is a terminal; otherwise its lines run as if typed.
+pub fn run_on_stdin(session: &mut Session) -> Ended {
+    if std::io::stdin().is_terminal() {
+        run(session)
+    } else {
+        crate::batch::run(session)
+    }
 }
 
 pub fn run(session: &mut Session) -> Ended {

@@ -123,7 +123,13 @@ mod tests {
         let read = Record::read(&second).unwrap();
         // JSON keeps the start time to within a microsecond, which is all it is used for.
         assert!((read.started.unwrap() - record.started.unwrap()).abs() < 1e-3);
-        assert_eq!(Record { started: record.started, ..read }, record);
+        assert_eq!(
+            Record {
+                started: record.started,
+                ..read
+            },
+            record
+        );
         assert_eq!(record.socket_path(), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
