@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use hotrepl_proto::{Content, ErrorContent, Message, MimeBundle, StreamName};
+use hotrepl_proto::{Content, ErrorContent, Message, StreamName};
 
 pub struct Renderer {
     /// Whether the terminal cursor is at the start of a line (so the next prompt is not
@@ -26,7 +26,7 @@ impl Renderer {
         match &msg.content {
             Content::Stream(s) => self.text(s.name, &s.text),
             Content::Error(e) => self.error(e),
-            other => match shown_text(other) {
+            other => match other.shown_text() {
                 Some(text) => {
                     self.finish_line();
                     self.text(StreamName::Stdout, &text);
@@ -58,7 +58,7 @@ impl Renderer {
 
     pub fn error(&mut self, error: &ErrorContent) {
         self.finish_line();
-        let text = traceback_text(error);
+        let text = error.text();
         let text = if self.color { highlight_last_line(&text) } else { text };
         self.text(StreamName::Stderr, &text);
     }
@@ -73,32 +73,6 @@ impl Renderer {
         if !self.at_line_start {
             self.text(StreamName::Stdout, "\n");
         }
-    }
-}
-
-/// How a message that is not a stream shows as text (newline-terminated), if it shows.
-pub fn shown_text(content: &Content) -> Option<String> {
-    let plain = |data: &MimeBundle| {
-        data.get("text/plain")
-            .and_then(|v| v.as_str())
-            .map(|t| format!("{t}\n"))
-    };
-    match content {
-        Content::ExecuteResult(r) => plain(&r.data),
-        Content::DisplayData(d) => plain(&d.data),
-        Content::Error(e) => Some(traceback_text(e)),
-        Content::KernelInfoReply(info) => Some(info.banner.clone()),
-        Content::ProtocolError(p) => Some(format!("hotrepl: {}\n", p.reason)),
-        _ => None,
-    }
-}
-
-fn traceback_text(error: &ErrorContent) -> String {
-    let text = error.traceback.concat();
-    if text.is_empty() {
-        format!("{}: {}\n", error.ename, error.evalue)
-    } else {
-        text
     }
 }
 

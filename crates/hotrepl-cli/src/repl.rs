@@ -13,7 +13,7 @@ use reedline::Signal;
 
 use crate::editor::{self, PythonPrompt};
 use crate::events::{Diverter, Event};
-use crate::render::{self, LineBuffer};
+use crate::render::LineBuffer;
 use crate::session::{CellEnd, Session};
 
 /// How long a starting kernel may take to say who it is.
@@ -138,7 +138,7 @@ fn print_above_prompt(editor: &editor::Editor, above: Arc<Mutex<AbovePrompt>>) -
                     }
                     return None;
                 }
-                match render::shown_text(&msg.content) {
+                match msg.content.shown_text() {
                     Some(text) => text,
                     None => return None,
                 }

@@ -39,20 +39,10 @@ pub fn greeting(session: u64, program: &str) -> String {
 pub fn render(msg: &Message) -> String {
     match &msg.content {
         Content::Stream(s) => s.text.clone(),
-        Content::ExecuteResult(r) => plain_text_line(&r.data),
-        Content::DisplayData(d) => plain_text_line(&d.data),
-        Content::Error(e) => e.traceback.concat(),
         Content::ExecuteReply(_) => PROMPT.to_owned(),
-        Content::ProtocolError(p) => format!("hotrepl: {}\n", p.reason),
         Content::InputRequest(r) => r.prompt.clone(),
-        _ => String::new(),
+        other => other.shown_text().unwrap_or_default(),
     }
-}
-
-/// A mime bundle's `text/plain`, as a line of its own.
-fn plain_text_line(data: &serde_json::Map<String, serde_json::Value>) -> String {
-    let text = data.get("text/plain").and_then(|v| v.as_str()).unwrap_or("");
-    format!("{text}\n")
 }
 
 /// Turns typed lines into requests.
