@@ -21,7 +21,8 @@ from dataclasses import dataclass
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from protocol import Client as ProtocolClient  # noqa: E402  (tests/protocol.py: the native protocol in Python)
+import protocol  # noqa: E402  (tests/protocol.py: the native protocol in Python)
+from protocol import Client as ProtocolClient, start_local_kernel  # noqa: E402
 
 
 class Pty:
@@ -264,15 +265,10 @@ class Host:
 
 
 def connect(address: str) -> socket.socket:
-    """A Unix socket path or tcp://HOST:PORT."""
-    if address.startswith("tcp://"):
-        host, port = address.removeprefix("tcp://").rsplit(":", 1)
-        sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    """A Unix socket path or tcp://HOST:PORT; on TCP, small writes leave at once."""
+    sock = protocol.connect(address, timeout=TIMEOUT)
+    if sock.family != socket.AF_UNIX:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    else:
-        sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(TIMEOUT)
-        sock.connect(address)
     return sock
 
 

@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-from harness import OneCpu, ProtocolClient, Pty, Stats, ratio, table
+from harness import OneCpu, ProtocolClient, Pty, Stats, ratio, start_local_kernel, table
 
 RUNS = int(os.environ.get("BENCH_ROUNDTRIPS", "2000"))
 KEY_RUNS = int(os.environ.get("BENCH_KEY_ROUNDTRIPS", "300"))
-BOOT = "__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({fd}))"
-
-
 def protocol_roundtrip() -> Stats:
-    ours, theirs = socket.socketpair()
-    kernel = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()])
-    theirs.close()
-    client = ProtocolClient(ours)
+    kernel, sock = start_local_kernel()
+    client = ProtocolClient(sock)
     for _ in range(100):
         client.execute("1+1")
     samples = []

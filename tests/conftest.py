@@ -12,9 +12,6 @@ import pytest
 from hosts import Host, asyncio_app
 from terminal import Repl
 
-HERE = Path(__file__).parent
-
-
 def find_hotrepl() -> str:
     """The `hotrepl` installed next to this interpreter (the wheel puts it there)."""
     candidate = Path(sys.executable).parent / "hotrepl"
@@ -45,20 +42,31 @@ def base_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_repl(tmp_path: Path, hotrepl_bin: str, base_env: dict[str, str]):
-    """Starts `hotrepl [args]` in a fresh terminal; closes it after the test."""
+def start_terminal(tmp_path: Path, base_env: dict[str, str]):
+    """Starts a program in a fresh terminal and waits for its prompt; closes the terminal
+    after the test."""
     terminals: list[Repl] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, cols: int = 120, rows: int = 50) -> Repl:
+    def start(argv: list[str], env: dict[str, str] | None = None, cols: int = 120, rows: int = 50) -> Repl:
         term = Repl(tmp_path, cols=cols, rows=rows)
         terminals.append(term)
-        term.start([hotrepl_bin, *args], env={**base_env, **(env or {})})
+        term.start(argv, env={**base_env, **(env or {})})
         term.wait_prompt(timeout=20)
         return term
 
     yield start
     for term in terminals:
         term.close()
+
+
+@pytest.fixture
+def start_repl(start_terminal, hotrepl_bin: str):
+    """Starts `hotrepl [args]` in a fresh terminal."""
+
+    def start(*args: str, env: dict[str, str] | None = None, cols: int = 120, rows: int = 50) -> Repl:
+        return start_terminal([hotrepl_bin, *args], env, cols, rows)
+
+    return start
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from protocol import Client
+from protocol import Client, connect
 
 _PR_SET_PDEATHSIG = 1
 
@@ -136,28 +136,16 @@ class Host:
         return self.proc.pid
 
     def connect(self, handshake: bool = True) -> Client:
-        if self.address.startswith("tcp://"):
-            host, port = self.address[len("tcp://"):].rsplit(":", 1)
-            sock = socket.create_connection((host.strip("[]"), int(port)))
-        else:
-            sock = socket.socket(socket.AF_UNIX)
-            sock.connect(self.address)
-        return Client(sock, handshake=handshake)
+        return Client(connect(self.address), handshake=handshake)
 
     def line_client(self) -> "LineClient":
-        sock = socket.socket(socket.AF_UNIX)
-        sock.connect(self.address)
-        return LineClient(sock)
+        return LineClient(connect(self.address))
 
     def threads(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/task"))
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
-
-    def cpu_ticks(self) -> int:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -10,6 +10,8 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 import uuid
 
@@ -25,9 +27,34 @@ def frame(payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + payload
 
 
+def connect(address: str, timeout: float | None = None) -> socket.socket:
+    """A socket connected to `address`: a Unix socket path or tcp://HOST:PORT."""
+    if address.startswith("tcp://"):
+        host, port = address[len("tcp://"):].rsplit(":", 1)
+        return socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(timeout)
+    sock.connect(address)
+    return sock
+
+
+LOCAL_KERNEL = "__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({fd}))"
+
+
+def start_local_kernel(preexec_fn=None) -> tuple[subprocess.Popen, socket.socket]:
+    """The local REPL's kernel, as `hotrepl` starts it: a child of this interpreter serving
+    one end of a socket pair. Returns the child and our end."""
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([sys.executable, "-c", LOCAL_KERNEL.format(fd=theirs.fileno())],
+                            pass_fds=[theirs.fileno()], preexec_fn=preexec_fn)
+    theirs.close()
+    return proc, ours
+
+
 class Client:
     def __init__(self, sock: socket.socket, handshake: bool = True, timeout: float = 10.0):
         self.sock = sock
+        self.timeout = timeout
         self.sock.settimeout(timeout)
         self.buffer = b""
         self.session = uuid.uuid4().hex[:12]
@@ -36,8 +63,8 @@ class Client:
         if handshake:
             self.handshake()
 
-    def handshake(self) -> None:
-        self.sock.sendall(preamble())
+    def handshake(self, major: int = VERSION[0], minor: int = VERSION[1]) -> None:
+        self.sock.sendall(preamble(major, minor))
         # Anything before the NUL that starts the server's preamble is a greeting for
         # people typing into nc.
         while MAGIC[:1] not in self.buffer:
@@ -105,7 +132,10 @@ class Client:
         return self.recv_until(reply_type, msg_id)[-1]
 
     def execute(self, code: str) -> "Execution":
-        msg_id = self.send("execute_request", {"code": code})
+        return self.finish(self.send("execute_request", {"code": code}))
+
+    def finish(self, msg_id: str) -> "Execution":
+        """What the cell sent as `msg_id` produces, up to its reply."""
         return Execution(self.recv_until("execute_reply", msg_id))
 
     def is_closed(self, timeout: float = 5.0) -> bool:
@@ -123,7 +153,7 @@ class Client:
                     return True
             return False
         finally:
-            self.sock.settimeout(10.0)
+            self.sock.settimeout(self.timeout)
 
     def close(self) -> None:
         self.sock.close()

@@ -11,7 +11,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -95,16 +94,8 @@ class Terminal:
         return lines
 
     def wait_for(self, pattern: str, timeout: float = 10.0) -> re.Match:
-        deadline = time.monotonic() + timeout
         regex = re.compile(pattern, re.MULTILINE)
-        while True:
-            text = self.screen()
-            match = regex.search(text)
-            if match:
-                return match
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {pattern!r}; screen:\n{text}")
-            time.sleep(0.05)
+        return self.wait_until(lambda: regex.search(self.screen()), timeout, repr(pattern))
 
     def wait_until(self, predicate, timeout: float = 10.0, what: str = "condition"):
         return wait_until(predicate, timeout, what, detail=lambda: f"screen:\n{self.screen()}")
@@ -117,12 +108,9 @@ class Terminal:
             return None
 
     def wait_exit(self, timeout: float = 10.0) -> int:
-        deadline = time.monotonic() + timeout
-        while (status := self.exit_status()) is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for the program to exit; screen:\n{self.screen()}")
-            time.sleep(0.05)
-        return status
+        # 0 is a status too: wait for there being one, then return it.
+        self.wait_until(lambda: self.exit_status() is not None, timeout, "the program to exit")
+        return self.exit_status()
 
 
 class Repl(Terminal):

@@ -149,14 +149,13 @@ def test_input_getpass_and_help_talk_to_the_client(make_host):
     asked = client.recv_until("input_request", msg_id)
     assert asked[-1]["content"]["password"] is False
     client.send("input_reply", {"value": "ada"})
-    replies = client.recv_until("execute_reply", msg_id)
-    assert [m["content"]["data"]["text/plain"] for m in replies if m["header"]["msg_type"] == "execute_result"] == ["'ADA'"]
+    assert [c["data"]["text/plain"] for c in client.finish(msg_id).of_type("execute_result")] == ["'ADA'"]
 
     msg_id = client.send("execute_request", {"code": "import getpass\nlen(getpass.getpass('Token: '))"})
     asked = client.recv_until("input_request", msg_id)[-1]["content"]
     assert asked == {"prompt": "Token: ", "password": True}
     client.send("input_reply", {"value": "s3cret"})
-    assert [m for m in client.recv_until("execute_reply", msg_id) if m["header"]["msg_type"] == "execute_result"][0]["content"]["data"]["text/plain"] == "6"
+    assert client.finish(msg_id).of_type("execute_result")[0]["data"]["text/plain"] == "6"
 
     run = client.execute("help(len)")
     assert "Return the number of items in a container" in run.stdout
@@ -169,7 +168,7 @@ def test_interrupting_a_busy_plain_cell(make_host):
     msg_id = client.send("execute_request", {"code": "while True: pass"})
     time.sleep(0.3)
     assert client.request("interrupt_request", {})["content"]["status"] == "ok"
-    reply = client.recv_until("execute_reply", msg_id)[-1]["content"]
+    reply = client.finish(msg_id).reply
     assert reply["ename"] == "KeyboardInterrupt"
     assert client.execute("1 + 1").result == "2"
     assert host.alive()
@@ -184,7 +183,7 @@ def test_interrupting_an_awaiting_cell_cancels_it(make_host):
     msg_id = client.send("execute_request", {"code": "import asyncio\nawait asyncio.sleep(100)"})
     time.sleep(0.3)
     client.request("interrupt_request", {})
-    reply = client.recv_until("execute_reply", msg_id)[-1]["content"]
+    reply = client.finish(msg_id).reply
     assert reply["ename"] == "KeyboardInterrupt"
     assert client.execute("ticker_task.done()").result == "False", "only the cell's task was cancelled"
 
@@ -195,7 +194,7 @@ def test_interrupting_a_cell_waiting_for_input(make_host):
     msg_id = client.send("execute_request", {"code": "input()"})
     client.recv_until("input_request", msg_id)
     client.request("interrupt_request", {})
-    assert client.recv_until("execute_reply", msg_id)[-1]["content"]["ename"] == "KeyboardInterrupt"
+    assert client.finish(msg_id).reply["ename"] == "KeyboardInterrupt"
 
 
 def test_a_cell_stuck_in_c_code_can_be_abandoned(make_host):
@@ -205,7 +204,7 @@ def test_a_cell_stuck_in_c_code_can_be_abandoned(make_host):
     time.sleep(0.3)
     started = time.monotonic()
     client.send("interrupt_request", {"abandon": True})
-    reply = client.recv_until("execute_reply", msg_id)[-1]["content"]
+    reply = client.finish(msg_id).reply
     client.recv_until("interrupt_reply")
     assert reply["ename"] == "CellAbandoned"
     assert time.monotonic() - started < 1.0
@@ -270,7 +269,7 @@ def test_plain_line_mode_for_nc(make_host):
 
 
 def test_uvloop_program(make_host):
-    uvloop = pytest.importorskip("uvloop")
+    pytest.importorskip("uvloop")
     runner = (
         "import uvloop\n"
         "if hasattr(asyncio, 'Runner') and sys.version_info >= (3, 12):\n"
@@ -284,4 +283,3 @@ def test_uvloop_program(make_host):
     run = client.execute("import asyncio\nawait asyncio.sleep(0)\n(asyncio.get_running_loop() is app_loop, type(app_loop).__module__)")
     assert run.result == "(True, 'uvloop')", run.messages
     assert int(client.execute("import time\nb = ticks\ntime.sleep(0.3)\nticks - b").result) > 15
-    del uvloop

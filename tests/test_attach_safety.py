@@ -20,7 +20,7 @@ import pytest
 
 from hosts import SYNC_APP, Host, asyncio_app
 from waiting import wait_until
-from protocol import Client, frame
+from protocol import Client, connect, frame
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root to act as another user")
@@ -329,9 +329,7 @@ def test_a_forked_child_can_serve_on_its_own(make_host):
     host = make_host(body)
     child_address = host.wait_for_output("CHILD").split()[1]
     assert child_address != host.address
-    sock = socket.socket(socket.AF_UNIX)
-    sock.connect(child_address)
-    child = Client(sock)
+    child = Client(connect(child_address))
     child_pid = int(child.execute("import os\nos.getpid()").result)
     assert child_pid != host.pid
     assert host.connect().execute("import os\nos.getpid()").result == str(host.pid)
@@ -353,9 +351,7 @@ def test_stop_and_start_again(make_host):
     assert client.execute("1").result == "1"
     new_address = host.wait_for_output("RESTARTED").split()[1]
     assert client.is_closed(), "stopping ends the sessions"
-    sock = socket.socket(socket.AF_UNIX)
-    sock.connect(new_address)
-    assert Client(sock).execute("1 + 1").result == "2"
+    assert Client(connect(new_address)).execute("1 + 1").result == "2"
 
 
 def test_the_programs_handlers_and_logging_are_left_alone(make_host):
@@ -367,7 +363,7 @@ def test_the_programs_handlers_and_logging_are_left_alone(make_host):
     msg_id = client.send("execute_request", {"code": "while True: pass"})
     time.sleep(0.2)
     client.request("interrupt_request", {})
-    client.recv_until("execute_reply", msg_id)
+    client.finish(msg_id)
     assert client.execute(f"{state} == before").result == "True"
 
 

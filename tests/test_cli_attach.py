@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from hosts import dies_with_tests
-from protocol import Client
+from protocol import Client, connect
+from waiting import wait_until
 
 # An asyncio program with a ticker task. `--tcp` serves TCP too, with a generated token
 # (kept in the discovery record); `--token T` serves TCP with token T (not recorded).
@@ -211,14 +211,12 @@ def test_ctrl_c_interrupts_the_remote_cell(start_host, hotrepl_bin, hotrepl, env
 def test_interrupts_as_a_cell_starts_to_await_never_wedge_the_program(app, hotrepl):
     # An interrupt that raced the cell into its await once deadlocked the whole program.
     for _ in range(40):
-        sock = socket.socket(socket.AF_UNIX)
-        sock.connect(app.socket)
-        with sock:
+        with connect(app.socket) as sock:
             client = Client(sock, timeout=5)
             parent = client.send("execute_request", {"code": "print('go', flush=True)\nimport asyncio\nawait asyncio.sleep(5)"})
             client.recv_until("stream", parent)
             client.send("interrupt_request", {})
-            reply = client.recv_until("execute_reply", parent)[-1]["content"]
+            reply = client.finish(parent).reply
             assert reply["ename"] == "KeyboardInterrupt"
     assert hotrepl("exec", str(app.pid), "ticks > 0").stdout == "True\n"
 
@@ -245,9 +243,7 @@ def test_exec_in_a_sync_program(start_host, hotrepl):
 def test_attach_to_a_unix_socket(app, hotrepl, how):
     script = "print(greeting)\nimport os\nos.getpid()\n"
     if how == "fd":
-        sock = socket.socket(socket.AF_UNIX)
-        sock.connect(app.socket)
-        with sock:
+        with connect(app.socket) as sock:
             done = hotrepl("attach", f"fd:{sock.fileno()}", input=script, pass_fds=[sock.fileno()])
     else:
         done = hotrepl("attach", str(app.pid) if how == "pid" else app.socket, input=script)
@@ -314,9 +310,7 @@ def test_ps_lists_attachable_processes(start_host, hotrepl, tmp_path, runtime_di
     stopped.proc.send_signal(signal.SIGUSR1)  # the program calls hotrepl.stop()
     killed.proc.kill()
     killed.proc.wait()
-    deadline = time.monotonic() + 5
-    while Path(stopped.socket).exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: not Path(stopped.socket).exists(), timeout=5, what="the stopped server's socket to go")
     rows = ps_rows(hotrepl)
     assert rows == [
         [str(served.pid), python, served.socket, str(tmp_path / "app0.py") + " --tcp"],

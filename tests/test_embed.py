@@ -17,22 +17,15 @@ BANNER = r"^hotrepl \d+\.\d+\.\d+"
 
 
 @pytest.fixture
-def start_script(tmp_path: Path, base_env: dict[str, str]):
+def start_script(tmp_path: Path, start_terminal):
     """Runs a Python script in a fresh terminal and waits for the embedded REPL's prompt."""
-    terminals: list[Repl] = []
 
     def start(source: str) -> Repl:
         script = tmp_path / "script.py"
         script.write_text(textwrap.dedent(source))
-        term = Repl(tmp_path)
-        terminals.append(term)
-        term.start([sys.executable, str(script)], env=base_env)
-        term.wait_prompt(timeout=20)
-        return term
+        return start_terminal([sys.executable, str(script)])
 
-    yield start
-    for term in terminals:
-        term.close()
+    return start
 
 
 def leave(term: Repl, how: str) -> None:

@@ -12,15 +12,19 @@ import sys
 import pytest
 
 
-def other_interpreters() -> list[tuple[str, str]]:
+def find_python(minor: int) -> str | None:
+    """The newest CPython 3.<minor> pyenv holds, else python3.<minor> on PATH."""
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    paths = sorted(glob.glob(f"{root}/versions/3.{minor}.*/bin/python3.{minor}")) or [shutil.which(f"python3.{minor}")]
+    return paths[-1]
+
+
+def other_interpreters() -> list[tuple[str, str]]:
     found = []
     for minor in range(9, 14):
-        if (3, minor) == sys.version_info[:2]:
-            continue
-        paths = sorted(glob.glob(f"{root}/versions/3.{minor}.*/bin/python3.{minor}")) or [shutil.which(f"python3.{minor}")]
-        if paths[-1]:
-            found.append((f"3.{minor}", paths[-1]))
+        python = find_python(minor) if (3, minor) != sys.version_info[:2] else None
+        if python:
+            found.append((f"3.{minor}", python))
     return found
 
 
@@ -46,11 +50,10 @@ def test_prompt_under_another_interpreter(start_repl):
 
 
 def test_too_old_interpreter_is_refused_clearly(hotrepl_bin, base_env):
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    old = sorted(glob.glob(f"{root}/versions/3.8.*/bin/python3.8")) or [shutil.which("python3.8")]
-    if not old[-1]:
+    old = find_python(8)
+    if not old:
         pytest.skip("no CPython 3.8 on this machine to try")
-    done = subprocess.run([hotrepl_bin, "--python", old[-1]], input="", capture_output=True, text=True, timeout=60, env=base_env)
+    done = subprocess.run([hotrepl_bin, "--python", old], input="", capture_output=True, text=True, timeout=60, env=base_env)
     assert done.returncode != 0
     assert "needs Python 3.9 or newer" in done.stderr
 

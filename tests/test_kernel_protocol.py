@@ -3,7 +3,6 @@ pair, as the `hotrepl` client does: the messages it answers, and how it treats b
 
 from __future__ import annotations
 
-import socket
 import struct
 import subprocess
 import sys
@@ -12,16 +11,11 @@ import time
 import pytest
 
 from hosts import dies_with_tests
-from protocol import Client, frame, preamble
-
-BOOT = "__import__('sys').exit(__import__('hotrepl._native', fromlist=['_']).serve_local({fd}))"
-
+from protocol import Client, frame, start_local_kernel
 
 @pytest.fixture
 def kernel():
-    ours, theirs = socket.socketpair()
-    proc = subprocess.Popen([sys.executable, "-c", BOOT.format(fd=theirs.fileno())], pass_fds=[theirs.fileno()], preexec_fn=dies_with_tests)
-    theirs.close()
+    proc, ours = start_local_kernel(preexec_fn=dies_with_tests)
     yield proc, ours
     ours.close()
     try:
@@ -58,7 +52,7 @@ def test_execute_answers_with_result_and_reply(client):
     assert all(m["parent_header"]["msg_id"] == msg_id for m in messages)
     assert client.execute("1").reply["execution_count"] == 2
     silent = client.send("execute_request", {"code": "x = 1", "silent": True})
-    assert client.recv_until("execute_reply", silent)[-1]["content"]["execution_count"] == 2
+    assert client.finish(silent).reply["execution_count"] == 2
 
 
 def test_errors_are_reported_in_output_and_reply(client):
@@ -124,15 +118,14 @@ def test_input_requests_go_to_the_client(client):
     assert messages[-1]["content"] == {"prompt": "", "password": False}
     assert "".join(m["content"]["text"] for m in messages if m["header"]["msg_type"] == "stream") == "Question? "
     client.send("input_reply", {"value": "yes"})
-    replies = client.recv_until("execute_reply", msg_id)
-    assert [m["content"]["data"]["text/plain"] for m in replies if m["header"]["msg_type"] == "execute_result"] == ["'YES'"]
+    assert [c["data"]["text/plain"] for c in client.finish(msg_id).of_type("execute_result")] == ["'YES'"]
 
 
 def test_input_cancelled_with_ctrl_d_raises_eof(client):
     msg_id = client.send("execute_request", {"code": "input()"})
     client.recv_until("input_request", msg_id)
     client.send("input_reply", {"value": "", "cancelled": "eof"})
-    reply = client.recv_until("execute_reply", msg_id)[-1]["content"]
+    reply = client.finish(msg_id).reply
     assert reply["ename"] == "EOFError"
 
 
@@ -140,7 +133,7 @@ def test_interrupt_request_stops_a_busy_cell(client):
     msg_id = client.send("execute_request", {"code": "while True: pass"})
     time.sleep(0.3)  # the cell is running (nothing is sent while it runs silently)
     assert client.request("interrupt_request", {})["content"]["status"] == "ok"
-    reply = client.recv_until("execute_reply", msg_id)[-1]["content"]
+    reply = client.finish(msg_id).reply
     assert reply["ename"] == "KeyboardInterrupt"
     assert client.execute("1 + 1").result == "2"
 
@@ -172,11 +165,8 @@ def test_oversized_frame_is_refused_before_it_is_read(kernel, client):
 
 def test_incompatible_protocol_version_is_explained(kernel):
     _, sock = kernel
-    sock.sendall(preamble(major=99))
     client = Client(sock, handshake=False)
-    while len(client.buffer) < 12:
-        client._fill()
-    client.buffer = client.buffer[12:]
+    client.handshake(major=99)
     error = client.recv()
     assert error["header"]["msg_type"] == "protocol_error"
     assert "incompatible protocol versions" in error["content"]["reason"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal import PROMPT, Repl
+from terminal import PROMPT
 from waiting import wait_until
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup and ExceptionGroup are new in Python 3.11")
@@ -412,7 +412,7 @@ def test_getpass_does_not_echo(repl):
     assert repl.run("len(secret)") == "7"
 
 
-def test_a_closed_terminal_ends_hotrepl(tmp_path, hotrepl_bin, base_env):
+def test_a_closed_terminal_ends_hotrepl(tmp_path, hotrepl_bin, start_terminal):
     """Closing the window ends hotrepl and its kernel, even with SIGHUP ignored (nohup):
     nothing is left reading a dead terminal."""
     pid_file = tmp_path / "hotrepl.pid"
@@ -420,15 +420,13 @@ def test_a_closed_terminal_ends_hotrepl(tmp_path, hotrepl_bin, base_env):
         "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
         "open(sys.argv[1], 'w').write(str(os.getpid())); os.execv(sys.argv[2], sys.argv[2:])"
     )
-    term = Repl(tmp_path)
+    term = start_terminal([sys.executable, "-c", ignore_hangups_then_exec, str(pid_file), hotrepl_bin])
     try:
-        term.start([sys.executable, "-c", ignore_hangups_then_exec, str(pid_file), hotrepl_bin], env=base_env)
-        term.wait_prompt(timeout=20)
         pid = int(pid_file.read_text())
         kernels = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
         assert kernels, "the local kernel runs as hotrepl's child"
     finally:
-        term.tmux("kill-server", check=False)
+        term.close()
 
     def gone(p: int) -> bool:
         try:
