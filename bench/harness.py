@@ -84,6 +84,23 @@ class Stats:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
+def prompt_programs() -> list[tuple[str, list[str], bytes]]:
+    """The prompts hotrepl is compared with at the keyboard, installed in this venv: name,
+    command line, and the prompt it shows when ready for input."""
+    bin_dir = os.path.dirname(sys.executable)
+    found = [
+        ("hotrepl", [os.path.join(bin_dir, "hotrepl")], b">>> "),
+        ("python -m asyncio", [sys.executable, "-m", "asyncio"], b">>> "),
+        ("python (bare, no asyncio)", [sys.executable], b">>> "),
+    ]
+    ipython = os.path.join(bin_dir, "ipython")
+    if os.path.exists(ipython):
+        found.append(("ipython", [ipython, "--no-banner", "--colors=NoColor"], b"In ["))
+    else:
+        print("(ipython is not installed in this venv: skipped)")
+    return found
+
+
 def table(title: str, columns: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"

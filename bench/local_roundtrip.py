@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-from harness import OneCpu, ProtocolClient, Pty, Stats, ratio, start_local_kernel, table
+from harness import OneCpu, ProtocolClient, Pty, Stats, prompt_programs, ratio, start_local_kernel, table
 
 RUNS = int(os.environ.get("BENCH_ROUNDTRIPS", "2000"))
 KEY_RUNS = int(os.environ.get("BENCH_KEY_ROUNDTRIPS", "300"))
@@ -58,16 +57,11 @@ def main() -> None:
         [["hotrepl kernel (socket pair)", f"{stats.median * 1e6:.0f}", f"{stats.percentile(0.99) * 1e6:.0f}"]],
     ))
     print(where)
-    bin_dir = os.path.dirname(sys.executable)
-    peers = [
-        ("hotrepl", [os.path.join(bin_dir, "hotrepl")], b">>> ", b"2\r\n"),
-        ("python -m asyncio", [sys.executable, "-m", "asyncio"], b">>> ", b"2\r\n"),
-        ("python (bare)", [sys.executable], b">>> ", b"2\r\n"),
-    ]
-    ipython = os.path.join(bin_dir, "ipython")
-    if os.path.exists(ipython):
-        peers.append(("ipython", [ipython, "--no-banner", "--colors=NoColor"], b"In [", b"Out["))
-    results = {name: keyboard_roundtrip(argv, prompt, answer) for name, argv, prompt, answer in peers}
+    # IPython shows a value after its `Out[n]:` label.
+    results = {
+        name: keyboard_roundtrip(argv, prompt, b"Out[" if name == "ipython" else b"2\r\n")
+        for name, argv, prompt in prompt_programs()
+    }
     ours = results["hotrepl"].median
     rows = [[name, f"{s.median * 1e6:.0f}", f"{s.percentile(0.99) * 1e6:.0f}", ratio(s.median, ours)] for name, s in results.items()]
     print(table(

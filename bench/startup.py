@@ -5,27 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 
-from harness import Pty, Stats, ratio, table
+from harness import Pty, Stats, prompt_programs, ratio, table
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
-
-
-def peers() -> list[tuple[str, list[str], bytes]]:
-    bin_dir = os.path.dirname(sys.executable)
-    found = [
-        ("hotrepl", [os.path.join(bin_dir, "hotrepl")], b">>> "),
-        ("python -m asyncio", [sys.executable, "-m", "asyncio"], b">>> "),
-        ("python (bare, no asyncio)", [sys.executable], b">>> "),
-    ]
-    ipython = os.path.join(bin_dir, "ipython")
-    if os.path.exists(ipython):
-        found.append(("ipython", [ipython, "--no-banner", "--colors=NoColor"], b"In ["))
-    else:
-        print("(ipython is not installed in this venv: skipped)")
-    return found
 
 
 def measure(argv: list[str], prompt: bytes, home: str) -> tuple[float, float]:
@@ -43,7 +27,7 @@ def measure(argv: list[str], prompt: bytes, home: str) -> tuple[float, float]:
 def main() -> None:
     home = tempfile.mkdtemp(prefix="bench-home-")
     results = {}
-    for name, argv, prompt in peers():
+    for name, argv, prompt in prompt_programs():
         measure(argv, prompt, home)  # warm the page cache and .pyc files
         prompts, firsts = [], []
         for _ in range(RUNS):

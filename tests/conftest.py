@@ -79,8 +79,8 @@ def make_host(tmp_path):
     """Starts programs that called `hotrepl.start()`; kills them after the test."""
     hosts: list[Host] = []
 
-    def make(body: str = asyncio_app(), start_args: str = "", env: dict | None = None) -> Host:
-        host = Host(tmp_path, body, start_args, env)
+    def make(body: str = asyncio_app(), start_args: str = "", env: dict | None = None, workdir: Path | None = None) -> Host:
+        host = Host(workdir or tmp_path, body, start_args, env)
         hosts.append(host)
         if "LOOP RUNNING" in body:
             host.wait_for_output("LOOP RUNNING")

@@ -66,13 +66,20 @@ def test_without_xdg_runtime_dir_a_private_temp_dir_is_used(make_host, tmp_path)
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
 
 
+def start_refused(runtime_dir: Path, call: str = "hotrepl.start()", error: str = "OSError") -> str:
+    """Runs `call` in a fresh program; what it printed: `REFUSED <message>` if it raised
+    `error`."""
+    code = f"import hotrepl\ntry:\n    {call}\nexcept {error} as e:\n    print('REFUSED', e)\n"
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime_dir)}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30).stdout
+
+
 def test_a_loose_runtime_dir_is_refused(tmp_path):
     run = tmp_path / "run"
     (run / "hotrepl").mkdir(parents=True, mode=0o755)
     os.chmod(run / "hotrepl", 0o755)
-    code = "import hotrepl\ntry:\n    hotrepl.start()\nexcept OSError as e:\n    print('REFUSED', e)\n"
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "XDG_RUNTIME_DIR": str(run)}, capture_output=True, text=True, timeout=30)
-    assert "REFUSED" in done.stdout and "mode 755" in done.stdout and "0700" in done.stdout, done
+    said = start_refused(run)
+    assert "REFUSED" in said and "mode 755" in said and "0700" in said, said
 
 
 @needs_root
@@ -80,18 +87,16 @@ def test_a_runtime_dir_of_another_user_is_refused(tmp_path):
     run = tmp_path / "run"
     (run / "hotrepl").mkdir(parents=True, mode=0o700)
     os.chown(run / "hotrepl", 65534, 65534)
-    code = "import hotrepl\ntry:\n    hotrepl.start()\nexcept OSError as e:\n    print('REFUSED', e)\n"
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "XDG_RUNTIME_DIR": str(run)}, capture_output=True, text=True, timeout=30)
-    assert "REFUSED" in done.stdout and "belongs to uid 65534" in done.stdout, done
+    said = start_refused(run)
+    assert "REFUSED" in said and "belongs to uid 65534" in said, said
 
 
 @needs_root
-def test_another_user_is_refused_even_if_the_socket_is_opened_up():
+def test_another_user_is_refused_even_if_the_socket_is_opened_up(make_host):
     # A directory the other user can reach (pytest's own temp dirs are private).
     workdir = Path(tempfile.mkdtemp(prefix="hotrepl-test-"))
     os.chmod(workdir, 0o755)
-    host = Host(workdir, asyncio_app())
-    host.wait_for_output("LOOP RUNNING")
+    host = make_host(asyncio_app(), workdir=workdir)
     # Undo every file-system protection: only the peer-credential check is left.
     os.chmod(host.runtime_dir, 0o777)
     os.chmod(host.runtime_dir / "hotrepl", 0o777)
@@ -130,12 +135,8 @@ def test_connections_are_logged(make_host):
     assert "closed" in stderr, stderr
 
 
-def tcp_host(make_host, start_args: str) -> Host:
-    return make_host(SYNC_APP, start_args)
-
-
 def test_tcp_on_loopback_with_a_generated_token(make_host):
-    host = tcp_host(make_host, "tcp=('127.0.0.1', 0)")
+    host = make_host(SYNC_APP, "tcp=('127.0.0.1', 0)")
     assert host.address.startswith("tcp://127.0.0.1:")
     assert len(host.token) >= 32
     record = json.loads((host.runtime_dir / "hotrepl" / f"{host.pid}.json").read_text())
@@ -146,7 +147,7 @@ def test_tcp_on_loopback_with_a_generated_token(make_host):
 
 
 def test_tcp_refuses_a_wrong_token_and_runs_nothing(make_host):
-    host = tcp_host(make_host, "tcp=('127.0.0.1', 0), token='correct horse'")
+    host = make_host(SYNC_APP, "tcp=('127.0.0.1', 0), token='correct horse'")
     assert host.token == "None", "a chosen token is not shown back"
     client = host.connect()
     result = client.authenticate("wrong")
@@ -157,7 +158,7 @@ def test_tcp_refuses_a_wrong_token_and_runs_nothing(make_host):
 
 
 def test_tcp_runs_nothing_before_the_handshake(make_host):
-    host = tcp_host(make_host, "tcp=('127.0.0.1', 0)")
+    host = make_host(SYNC_APP, "tcp=('127.0.0.1', 0)")
     port = int(host.address.rsplit(":", 1)[1])
     # What a web page can make a browser send to a local port.
     sock = socket.create_connection(("127.0.0.1", port))
@@ -171,9 +172,8 @@ def test_tcp_runs_nothing_before_the_handshake(make_host):
 
 
 def test_non_loopback_tcp_without_a_token_is_refused(tmp_path):
-    code = "import hotrepl\ntry:\n    hotrepl.start(tcp=('0.0.0.0', 0))\nexcept ValueError as e:\n    print('REFUSED', e)\n"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)})
-    assert "REFUSED refusing to serve TCP on 0.0.0.0" in done.stdout and "token" in done.stdout, done
+    said = start_refused(tmp_path, "hotrepl.start(tcp=('0.0.0.0', 0))", "ValueError")
+    assert "REFUSED refusing to serve TCP on 0.0.0.0" in said and "token" in said, said
 
 
 def test_hotrepl_disable_makes_start_a_no_op(make_host):
