@@ -192,3 +192,50 @@ def test_future_imports_carry_over_between_cells(client):
     client.execute("from __future__ import annotations")
     run = client.execute("def f(x: undefined_name) -> int: pass\nf.__annotations__['x']")
     assert run.result == "'undefined_name'", run.messages
+
+
+# The kernel starts without asyncio and makes its loop when something first imports it;
+# these cells are each sent as the first, the moment the kernel is up.
+
+FIRST_CELL_STARTING_A_TASK = """\
+import asyncio
+ticks = 0
+async def ticker():
+    global ticks
+    while True:
+        ticks += 1
+        await asyncio.sleep(0.01)
+task = asyncio.get_running_loop().create_task(ticker())
+asyncio.get_event_loop() is asyncio.get_running_loop()
+"""
+
+
+def test_a_first_cell_that_imports_asyncio_runs_on_the_loop(client):
+    assert client.execute(FIRST_CELL_STARTING_A_TASK).result == "True"
+    time.sleep(0.3)  # at the prompt: the task keeps running
+    assert client.execute("ticks > 5 and not task.done()").result == "True"
+    assert client.execute("task.get_loop() is asyncio.get_running_loop()").result == "True"
+
+
+def test_a_library_importing_asyncio_in_the_first_cell_finds_the_loop(client, tmp_path):
+    (tmp_path / "background.py").write_text(
+        "import asyncio\n\ndef start(coro):\n    return asyncio.get_running_loop().create_task(coro)\n")
+    run = client.execute(f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+                         "import background\nt = background.start(__import__('asyncio').sleep(0, 'done'))")
+    assert run.reply["status"] == "ok", run.messages
+    assert client.execute("await t").result == "'done'"
+
+
+def test_a_first_cells_code_has_its_source_and_clean_tracebacks(client):
+    run = client.execute("def boom():\n    raise ValueError('from the cell')\n"
+                         "import inspect\nprint(inspect.getsource(boom), end='')\nboom()")
+    assert run.stdout == "def boom():\n    raise ValueError('from the cell')\n"
+    traceback = "".join(run.error["traceback"])
+    assert "raise ValueError('from the cell')" in traceback, traceback
+    assert "hotrepl" not in traceback and "asyncio" not in traceback, traceback
+
+
+def test_a_first_cell_can_exit_with_a_status(kernel, client):
+    proc, _ = kernel
+    client.send("execute_request", {"code": "import sys; sys.exit(3)"})
+    assert proc.wait(timeout=10) == 3

@@ -5,11 +5,12 @@
 //! Python wrapper frame is involved, so tracebacks start at the user's code.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use crate::arrival;
 use crate::pycache::py_attr;
 
 /// `ast.PyCF_ONLY_AST`, `ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`: fixed values of CPython's compiler.
@@ -143,7 +144,12 @@ fn code_flags(code: &Bound<'_, PyAny>) -> PyResult<i32> {
     code.getattr("co_flags")?.extract()
 }
 
+/// Sources of cells compiled before linecache was imported, for it once it is.
+static SOURCES_FOR_LINECACHE: Mutex<Vec<(String, Py<PyTuple>)>> = Mutex::new(Vec::new());
+
 /// Registers the source with linecache so tracebacks and `inspect` can show its lines.
+/// Before anything has imported linecache (which costs as much as starting a small
+/// interpreter) the source waits, and goes in as linecache is imported.
 fn remember_source(py: Python<'_>, filename: &str, source: &str) -> PyResult<()> {
     let lines = PyList::empty(py);
     for line in source.split_inclusive('\n') {
@@ -164,7 +170,39 @@ fn remember_source(py: Python<'_>, filename: &str, source: &str) -> PyResult<()>
             filename.into_pyobject(py)?.into_any(),
         ],
     )?;
-    py_attr!(py, "linecache", "cache")?.set_item(filename, entry)?;
+    if arrival::imported(py, "linecache") {
+        let cache = py_attr!(py, "linecache", "cache")?;
+        // Any that waited, had linecache been imported past the watch.
+        register_waiting(py, cache)?;
+        return cache.set_item(filename, entry);
+    }
+    let first = {
+        let mut waiting = SOURCES_FOR_LINECACHE.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.push((filename.to_owned(), entry.unbind()));
+        waiting.len() == 1
+    };
+    if first {
+        arrival::watch(
+            py,
+            "linecache",
+            Arc::new(|py, linecache| {
+                if let Err(e) = linecache
+                    .getattr("cache")
+                    .and_then(|cache| register_waiting(py, &cache))
+                {
+                    e.print(py);
+                }
+            }),
+        )?;
+    }
+    Ok(())
+}
+
+fn register_waiting(py: Python<'_>, cache: &Bound<'_, PyAny>) -> PyResult<()> {
+    let waiting = std::mem::take(&mut *SOURCES_FOR_LINECACHE.lock().unwrap_or_else(|e| e.into_inner()));
+    for (filename, entry) in waiting {
+        cache.set_item(filename, entry.bind(py))?;
+    }
     Ok(())
 }
 
@@ -202,6 +240,16 @@ impl CellRun {
             .pieces
             .iter()
             .any(|p| code_flags(p.code.bind(py)).is_ok_and(|f| f & CO_COROUTINE != 0))
+    }
+
+    /// Runs a cell that does not await ([`CellRun::awaits`] is false) to its end.
+    pub fn run_plain(mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match self.advance(py) {
+            Step::Done(result) => result,
+            Step::Await(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this cell awaits and needs an event loop",
+            )),
+        }
     }
 
     /// Runs pieces until one awaits or the cell ends. User code runs inside this call.

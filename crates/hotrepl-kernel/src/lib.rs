@@ -2,6 +2,7 @@
 //! any program, the server that lets clients attach; sessions, cell execution, output
 //! routing and one module per request kind ([`ops`]).
 
+mod arrival;
 mod attach;
 mod cell;
 mod connection;

@@ -75,14 +75,8 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
         unsafe { libc::_exit(1) };
     })?;
 
-    // The reader already answers the client (banner, completeness) while asyncio loads.
-    let asyncio = py.import("asyncio")?;
-    let event_loop = asyncio.call_method0("new_event_loop")?;
-    asyncio.call_method1("set_event_loop", (&event_loop,))?;
     install_sigint(py, &kernel)?;
-    kernel.set_loop(py, event_loop.unbind());
-
-    let code = kernel.run_loop(py);
+    let code = kernel.run(py)?;
     if let Err(e) = kernel.shut_down_loop(py) {
         e.print(py);
     }
@@ -105,7 +99,8 @@ fn install_sigint(py: Python<'_>, kernel: &Arc<LocalKernel>) -> PyResult<()> {
         None,
         move |args: &Bound<'_, PyTuple>, _kw: Option<&Bound<'_, PyDict>>| kernel.on_sigint(args.py()),
     )?;
-    let signal = py.import("signal")?;
+    // `_signal`, the C module under `signal`: the same handler, without importing enum.
+    let signal = py.import("_signal")?;
     signal.call_method1("signal", (signal.getattr("SIGINT")?, handler))?;
     Ok(())
 }

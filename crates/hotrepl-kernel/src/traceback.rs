@@ -4,24 +4,29 @@
 
 use hotrepl_proto::ErrorContent;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 
-static MACHINERY_DIRS: PyOnceLock<Vec<String>> = PyOnceLock::new();
-
-/// Directories whose frames are never the user's code when they lead a traceback.
-fn machinery_dirs(py: Python<'_>) -> &Vec<String> {
-    MACHINERY_DIRS.get_or_init(py, || {
-        let dir_of = |module: &str| -> Option<String> {
-            let file: String = py.import(module).ok()?.getattr("__file__").ok()?.extract().ok()?;
-            let path = std::path::Path::new(&file).parent()?;
-            Some(format!("{}{}", path.display(), std::path::MAIN_SEPARATOR))
-        };
-        ["asyncio", "concurrent.futures", "hotrepl"]
-            .iter()
-            .filter_map(|m| dir_of(m))
-            .collect()
-    })
+/// Directories whose frames are never the user's code when they lead a traceback: those
+/// of the machinery's modules imported so far (one not imported has no frames).
+fn machinery_dirs(py: Python<'_>) -> Vec<String> {
+    let Ok(modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
+        return Vec::new();
+    };
+    let dir_of = |module: &str| -> Option<String> {
+        let file: String = modules
+            .get_item(module)
+            .ok()?
+            .getattr("__file__")
+            .ok()?
+            .extract()
+            .ok()?;
+        let path = std::path::Path::new(&file).parent()?;
+        Some(format!("{}{}", path.display(), std::path::MAIN_SEPARATOR))
+    };
+    ["asyncio", "concurrent.futures", "hotrepl"]
+        .iter()
+        .filter_map(|m| dir_of(m))
+        .collect()
 }
 
 /// Drops leading traceback entries that belong to the machinery.

@@ -3,6 +3,13 @@
 //! code as a task — so `asyncio.create_task` works in a plain statement and background
 //! tasks keep running between prompts.
 //!
+//! The loop is made when something first needs it, not at start: cells that come before
+//! anything imports asyncio run straight on the main thread, so the first result shows as
+//! soon as the interpreter is up. Nothing can tell the difference, since without asyncio
+//! there is nothing to schedule: the import itself brings the loop up
+//! ([`crate::arrival`]), in time for the rest of the cell that imported it. A cell
+//! that awaits, or a while with nothing to do, brings it up too.
+//!
 //! Ctrl-C arrives as a real SIGINT (the terminal sends it to the kernel too), handled by
 //! [`LocalKernel::on_sigint`] in the main thread: it raises KeyboardInterrupt into the
 //! cell's own code when that code is what is running (`while True: pass`, `time.sleep`),
@@ -11,7 +18,9 @@
 //! thread is, which also frees it from a background task that hogs it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use hotrepl_proto::{ExecuteRequest, Header};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
@@ -19,18 +28,31 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
 use super::on_loop::{self, LoopCell};
+use crate::arrival;
+use crate::cell::CellRun;
 use crate::ops::execute::{self, Execution};
+use crate::pycache::py_attr;
 use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
+
+/// How long a kernel with no cell to run waits before it loads asyncio anyway. A person
+/// types for longer than this, so their first cell finds the loop ready; cells sent at
+/// once (a paste, a script on stdin) start before asyncio has loaded.
+const IDLE_BEFORE_LOOP: Duration = Duration::from_millis(100);
 
 pub struct LocalKernel {
     /// Callbacks put on the loop need an owning handle to the kernel.
     me: Weak<LocalKernel>,
-    /// Set once the main thread has created it; requests that arrive earlier (the kernel
-    /// answers before asyncio is even imported) wait in the queue.
+    /// Set once the main thread has created it; until then cells are queued for the main
+    /// thread, which runs them itself while they need no loop.
     event_loop: OnceLock<Py<PyAny>>,
     state: Mutex<State>,
+    /// Wakes the main thread waiting for a cell before the loop exists.
+    queued: Condvar,
     exit_code: Mutex<Option<i32>>,
     main_thread: libc::pthread_t,
+    /// The loop was made in the middle of a cell run without it, and stands as the
+    /// thread's running loop until that cell ends.
+    loop_lent: AtomicBool,
 }
 
 #[derive(Default)]
@@ -50,7 +72,8 @@ struct Job {
 struct Running {
     session: Arc<Session>,
     execution: Execution,
-    cell: Arc<LoopCell>,
+    /// None for a cell run on the main thread before the loop existed.
+    cell: Option<Arc<LoopCell>>,
     interrupts: u32,
 }
 
@@ -61,10 +84,131 @@ impl LocalKernel {
             me: me.clone(),
             event_loop: OnceLock::new(),
             state: Mutex::new(State::default()),
+            queued: Condvar::new(),
             exit_code: Mutex::new(None),
             // SAFETY: pthread_self has no preconditions.
             main_thread: unsafe { libc::pthread_self() },
+            loop_lent: AtomicBool::new(false),
         })
+    }
+
+    /// Serves cells until an exit is requested; returns the exit code. Must be called on
+    /// the main thread.
+    pub fn run(self: &Arc<Self>, py: Python<'_>) -> PyResult<i32> {
+        self.run_before_loop(py)?;
+        if let Some(code) = self.exit_requested() {
+            return Ok(code);
+        }
+        self.bring_up_loop(py)?;
+        Ok(self.run_loop(py))
+    }
+
+    /// Runs the cells that come before anything needs asyncio, on this thread.
+    fn run_before_loop(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
+        if arrival::imported(py, "asyncio") {
+            return Ok(());
+        }
+        let me = self.me.clone();
+        let finder = arrival::watch(
+            py,
+            "asyncio",
+            Arc::new(move |py, asyncio| {
+                if let Some(kernel) = me.upgrade() {
+                    if let Err(e) = kernel.asyncio_arrived(py, asyncio) {
+                        e.print(py);
+                    }
+                }
+            }),
+        )?;
+        let mut wait = IDLE_BEFORE_LOOP;
+        while self.event_loop.get().is_none() && !arrival::imported(py, "asyncio") {
+            let Some(job) = self.next_job(py, wait) else { break };
+            // A SIGINT that came while nothing ran is handled now, before the cell starts;
+            // with no cell to interrupt it has nothing to do (as on the loop, where a
+            // KeyboardInterrupt between cells is dropped).
+            let _ = py.check_signals();
+            self.run_without_loop(py, job)?;
+            // More cells already sent run the same way; otherwise the loop comes up now.
+            wait = Duration::ZERO;
+        }
+        arrival::unwatch(py, &finder)
+    }
+
+    /// The next queued cell, waiting up to `wait` for one; None once an exit is requested.
+    fn next_job(&self, py: Python<'_>, wait: Duration) -> Option<Job> {
+        let deadline = Instant::now() + wait;
+        py.detach(|| {
+            let mut st = self.state();
+            loop {
+                if self.exit_requested().is_some() {
+                    return None;
+                }
+                if let Some(job) = st.queue.pop_front() {
+                    return Some(job);
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                st = self.queued.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+            }
+        })
+    }
+
+    /// Runs a cell before the loop exists: here, unless it awaits.
+    fn run_without_loop(self: &Arc<Self>, py: Python<'_>, job: Job) -> PyResult<()> {
+        let (execution, run) = execute::begin(py, &job.session, job.header, &job.request);
+        let Some(run) = run else { return Ok(()) };
+        if run.awaits(py) {
+            self.bring_up_loop(py)?;
+            self.start_on_loop(py, job.session, execution, run);
+            return Ok(());
+        }
+        self.state().current = Some(Running {
+            session: job.session,
+            execution,
+            cell: None,
+            interrupts: 0,
+        });
+        let result = run.run_plain(py);
+        if self.loop_lent.swap(false, Ordering::SeqCst) {
+            // The loop runs for real from here on.
+            if let Err(e) = py_attr!(py, "asyncio", "_set_running_loop").and_then(|f| f.call1((py.None(),))) {
+                e.print(py);
+            }
+        }
+        self.finish_current(py, result);
+        Ok(())
+    }
+
+    /// Imports asyncio (unless done) and makes the loop (unless made).
+    fn bring_up_loop(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
+        let asyncio = py.import("asyncio")?;
+        if self.event_loop.get().is_none() {
+            let event_loop = new_loop(&asyncio)?;
+            self.set_loop(py, event_loop.unbind());
+        }
+        Ok(())
+    }
+
+    /// asyncio was just imported. On the main thread, before the loop exists, the loop is
+    /// made now; if a cell is running, the loop stands as its running loop until it ends,
+    /// so the cell can already create tasks (they start once it has ended, as they would
+    /// from any plain cell). Imports on other threads wait for the main thread.
+    fn asyncio_arrived(self: &Arc<Self>, py: Python<'_>, asyncio: &Bound<'_, PyAny>) -> PyResult<()> {
+        // SAFETY: pthread_self and pthread_equal have no preconditions.
+        let on_main_thread = unsafe { libc::pthread_equal(libc::pthread_self(), self.main_thread) != 0 };
+        if !on_main_thread || self.event_loop.get().is_some() {
+            return Ok(());
+        }
+        let event_loop = new_loop(asyncio)?;
+        let in_cell = self.state().current.is_some();
+        self.set_loop(py, event_loop.clone().unbind());
+        if in_cell {
+            asyncio.getattr("_set_running_loop")?.call1((&event_loop,))?;
+            self.loop_lent.store(true, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Hands the kernel its event loop and starts any cell that was waiting for it.
@@ -94,13 +238,18 @@ impl LocalKernel {
                 *exit = Some(code);
             }
         }
-        if let Some(event_loop) = self.event_loop(py) {
-            on_loop::stop_soon(event_loop);
+        match self.event_loop(py) {
+            Some(event_loop) => on_loop::stop_soon(event_loop),
+            None => {
+                // Taken so that a main thread between its check and its wait hears this.
+                let _st = self.state();
+                self.queued.notify_all();
+            }
         }
     }
 
     /// Runs the event loop until an exit is requested; returns the exit code.
-    pub fn run_loop(self: &Arc<Self>, py: Python<'_>) -> i32 {
+    fn run_loop(self: &Arc<Self>, py: Python<'_>) -> i32 {
         let Some(event_loop) = self.event_loop(py) else {
             return 1;
         };
@@ -132,10 +281,10 @@ impl LocalKernel {
 
     /// Cancels what is left on the loop, like `asyncio.run` does on the way out.
     pub fn shut_down_loop(&self, py: Python<'_>) -> PyResult<()> {
-        let asyncio = py.import("asyncio")?;
         let Some(event_loop) = self.event_loop(py) else {
             return Ok(());
         };
+        let asyncio = py.import("asyncio")?;
         let tasks = asyncio.call_method1("all_tasks", (event_loop,))?;
         if tasks.len()? > 0 {
             for task in tasks.try_iter()? {
@@ -193,12 +342,17 @@ impl LocalKernel {
                 None => return,
             }
         };
-        let Some(event_loop) = self.event_loop(py) else { return };
         let (execution, run) = execute::begin(py, &job.session, job.header, &job.request);
         let Some(run) = run else {
             self.schedule_next(py, false);
             return;
         };
+        self.start_on_loop(py, job.session, execution, run);
+    }
+
+    /// Starts a compiled cell on the loop, which must exist.
+    fn start_on_loop(self: &Arc<Self>, py: Python<'_>, session: Arc<Session>, execution: Execution, run: CellRun) {
+        let Some(event_loop) = self.event_loop(py) else { return };
         let me = self.me.clone();
         let cell = LoopCell::new(
             event_loop.clone().unbind(),
@@ -210,9 +364,9 @@ impl LocalKernel {
             }),
         );
         self.state().current = Some(Running {
-            session: job.session,
+            session,
             execution,
-            cell: cell.clone(),
+            cell: Some(cell.clone()),
             interrupts: 0,
         });
         if let Err(e) = cell.start(py, false) {
@@ -244,6 +398,10 @@ impl LocalKernel {
                 }
             }
         };
+        let Some(cell) = cell else {
+            // Run before the loop existed: it is this thread's plain code.
+            return Err(PyKeyboardInterrupt::new_err(()));
+        };
         if cell.running_plain_code() {
             return Err(PyKeyboardInterrupt::new_err(()));
         }
@@ -268,6 +426,7 @@ impl Executor for LocalKernel {
             header,
             request,
         });
+        self.queued.notify_all();
         if let Some(this) = self.me.upgrade() {
             this.schedule_next(py, true);
         }
@@ -289,4 +448,10 @@ impl Executor for LocalKernel {
     fn close(&self, py: Python<'_>, _session: &Arc<Session>, _reason: CloseReason) {
         self.request_exit(py, 0);
     }
+}
+
+fn new_loop<'py>(asyncio: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let event_loop = asyncio.call_method0("new_event_loop")?;
+    asyncio.call_method1("set_event_loop", (&event_loop,))?;
+    Ok(event_loop)
 }

@@ -51,7 +51,10 @@ pub fn outcome(py: Python<'_>, result: PyResult<Option<Py<PyAny>>>, interrupted:
 }
 
 fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
-    crate::pycache::py_attr!(py, "asyncio", "CancelledError").is_ok_and(|cls| err.matches(py, cls).unwrap_or(false))
+    // Only asyncio raises it: if asyncio was never imported, no need to import it to check.
+    crate::arrival::imported(py, "asyncio")
+        && crate::pycache::py_attr!(py, "asyncio", "CancelledError")
+            .is_ok_and(|cls| err.matches(py, cls).unwrap_or(false))
 }
 
 /// Announces the cell and compiles it. A cell that does not compile is answered here
