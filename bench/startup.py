@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 
-from harness import Pty, Stats, prompt_programs, ratio, table
+from harness import Pty, Stats, goal, prompt_programs, ratio, table
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 
@@ -51,6 +51,15 @@ def main() -> None:
         ["program", "launch to prompt, ms", "launch to first print() result, ms", "prompt vs hotrepl", "result vs hotrepl"],
         rows,
     ))
+    first = {name: result.median for name, (_, result) in results.items()}
+    # Not judged (None) when that peer is not installed here.
+    judged = lambda name, test: test(first[name]) if name in first else None
+    print(goal("first print() result sooner than `python -m asyncio`",
+               judged("python -m asyncio", lambda t: ours_first < t)))
+    print(goal("first print() result at least 5x sooner than IPython",
+               judged("ipython", lambda t: ours_first * 5 <= t)))
+    print(goal("first print() result as soon as bare `python` (aimed for)",
+               judged("python (bare, no asyncio)", lambda t: ours_first <= t)))
 
 
 if __name__ == "__main__":

@@ -206,7 +206,8 @@ async def ticker():
         ticks += 1
         await asyncio.sleep(0.01)
 task = asyncio.get_running_loop().create_task(ticker())
-asyncio.get_event_loop() is asyncio.get_running_loop()
+loop = asyncio.get_event_loop()
+loop is asyncio.get_running_loop() and loop.is_running()
 """
 
 

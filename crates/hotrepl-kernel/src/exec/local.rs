@@ -173,7 +173,7 @@ impl LocalKernel {
         let result = run.run_plain(py);
         if self.loop_lent.swap(false, Ordering::SeqCst) {
             // The loop runs for real from here on.
-            if let Err(e) = py_attr!(py, "asyncio", "_set_running_loop").and_then(|f| f.call1((py.None(),))) {
+            if let Err(e) = self.stand_as_running(py, false) {
                 e.print(py);
             }
         }
@@ -205,8 +205,29 @@ impl LocalKernel {
         let in_cell = self.state().current.is_some();
         self.set_loop(py, event_loop.clone().unbind());
         if in_cell {
-            asyncio.getattr("_set_running_loop")?.call1((&event_loop,))?;
+            self.stand_as_running(py, true)?;
             self.loop_lent.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Makes the loop this thread's running loop while a cell runs outside it, or ends
+    /// that. `is_running()` says so too: libraries ask it to choose between scheduling on
+    /// the loop and running one themselves, and must choose as they would on the loop.
+    /// (`_thread_id` is what asyncio's own loops answer `is_running()` from; ours is
+    /// always one of those, made by `new_event_loop` before anything could change that.)
+    fn stand_as_running(&self, py: Python<'_>, running: bool) -> PyResult<()> {
+        let Some(event_loop) = self.event_loop(py) else {
+            return Ok(());
+        };
+        let (as_running, thread_id) = if running {
+            (event_loop.clone(), py_attr!(py, "_thread", "get_ident")?.call0()?)
+        } else {
+            (py.None().into_bound(py), py.None().into_bound(py))
+        };
+        py_attr!(py, "asyncio", "_set_running_loop")?.call1((as_running,))?;
+        if event_loop.hasattr("_thread_id")? {
+            event_loop.setattr("_thread_id", thread_id)?;
         }
         Ok(())
     }
