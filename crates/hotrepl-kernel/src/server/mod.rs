@@ -333,13 +333,15 @@ impl Shared {
         let who = match self.admit(&mut socket, number, &headers) {
             Ok(who) => who,
             Err(Refusal { log, tell }) => {
+                // Logged before the client hears it: whoever saw a refusal finds it in the
+                // program's log, even if the program ends right after.
+                if let Some(log) = log {
+                    threads::with_python(|py| log_event(py, "warning", &log));
+                }
                 if let Some(tell) = tell {
                     let _ = socket.send_all(tell.as_bytes());
                 }
                 socket.close_discarding_input();
-                if let Some(log) = log {
-                    threads::with_python(|py| log_event(py, "warning", &log));
-                }
                 return;
             }
         };
