@@ -33,7 +33,7 @@ def session_threads(host: Host) -> dict[str, int]:
         try:
             name = Path(f"/proc/{host.pid}/task/{tid}/comm").read_text().strip()
             fields = Path(f"/proc/{host.pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended before or while reading
             continue
         if name.startswith("hotrepl"):
             threads[f"{name}/{tid}"] = int(fields[11]) + int(fields[12])

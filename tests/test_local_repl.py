@@ -431,7 +431,7 @@ def test_a_closed_terminal_ends_hotrepl(tmp_path, hotrepl_bin, start_terminal):
     def gone(p: int) -> bool:
         try:
             return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped before or while reading
             return True
 
     try:
