@@ -43,14 +43,14 @@ const LAST_OUTPUT_GRACE: Duration = Duration::from_millis(250);
 
 enum Listener {
     Unix { listener: UnixListener, path: PathBuf },
-    Tcp { listener: TcpListener, token: Vec<u8> },
+    Tcp(TcpListener),
 }
 
 impl Listener {
     fn fd(&self) -> RawFd {
         match self {
             Listener::Unix { listener, .. } => listener.as_raw_fd(),
-            Listener::Tcp { listener, .. } => listener.as_raw_fd(),
+            Listener::Tcp(listener) => listener.as_raw_fd(),
         }
     }
 }
@@ -59,6 +59,9 @@ impl Listener {
 struct Shared {
     address: String,
     token: Option<String>,
+    /// The token every TCP client must prove it holds. Kept here, not with the listener:
+    /// a client accepted just before `stop()` takes the listener away still needs it.
+    tcp_token: Option<Vec<u8>>,
     listener: Mutex<Option<Listener>>,
     /// Writing a byte here wakes the accept thread to stop it.
     wake: (OwnedFd, OwnedFd),
@@ -162,14 +165,14 @@ pub fn start(
     rundir::ensure_private_dir(&dir).map_err(|e| PyOSError::new_err(e.to_string()))?;
     let pid = std::process::id();
 
-    let (listener, address, shown_token) = match tcp {
+    let (listener, address, tcp_token, shown_token) = match tcp {
         Some((host, port)) => bind_tcp(&host, port, token)?,
         None => {
             let path = path.unwrap_or_else(|| discovery::free_name(&dir, pid, "sock"));
             let listener = bind_unix(&path)
                 .map_err(|e| PyOSError::new_err(format!("cannot listen on {}: {e}", path.display())))?;
             let address = path.display().to_string();
-            (Listener::Unix { listener, path }, address, None)
+            (Listener::Unix { listener, path }, address, None, None)
         }
     };
     let record = discovery::Record::new(
@@ -190,6 +193,7 @@ pub fn start(
     let shared = Arc::new(Shared {
         address,
         token: shown_token,
+        tcp_token,
         listener: Mutex::new(Some(listener)),
         wake,
         namespace: namespace.map(Bound::unbind),
@@ -229,7 +233,11 @@ fn bind_unix(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-fn bind_tcp(host: &str, port: u16, token: Option<String>) -> PyResult<(Listener, String, Option<String>)> {
+/// A TCP listener, its address, the token clients need, and that token again if it was
+/// generated (to show the user).
+type TcpBinding = (Listener, String, Option<Vec<u8>>, Option<String>);
+
+fn bind_tcp(host: &str, port: u16, token: Option<String>) -> PyResult<TcpBinding> {
     let addr = (host, port)
         .to_socket_addrs()
         .map_err(|e| PyValueError::new_err(format!("cannot resolve {host}: {e}")))?
@@ -256,14 +264,7 @@ fn bind_tcp(host: &str, port: u16, token: Option<String>) -> PyResult<(Listener,
     let listener = TcpListener::bind(addr).map_err(|e| PyOSError::new_err(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr().map_err(|e| PyOSError::new_err(e.to_string()))?;
     let address = format!("{TCP_SCHEME}{local}");
-    Ok((
-        Listener::Tcp {
-            listener,
-            token: token.into_bytes(),
-        },
-        address,
-        shown,
-    ))
+    Ok((Listener::Tcp(listener), address, Some(token.into_bytes()), shown))
 }
 
 impl Shared {
@@ -302,7 +303,7 @@ impl Shared {
                 let listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
                 match listener.as_ref() {
                     Some(Listener::Unix { listener, .. }) => listener.accept().map(|(s, _)| Socket::Unix(s)),
-                    Some(Listener::Tcp { listener, .. }) => listener.accept().map(|(s, _)| {
+                    Some(Listener::Tcp(listener)) => listener.accept().map(|(s, _)| {
                         let _ = s.set_nodelay(true);
                         Socket::Tcp(s)
                     }),
@@ -316,13 +317,6 @@ impl Shared {
             let shared = self.clone();
             // A thread that runs user code: not signal-blocked (see `threads`).
             let _ = threads::spawn_worker("hotrepl-session", move || shared.serve_client(socket));
-        }
-    }
-
-    fn token(&self) -> Option<Vec<u8>> {
-        match self.listener.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(Listener::Tcp { token, .. }) => Some(token.clone()),
-            _ => None,
         }
     }
 
@@ -418,9 +412,9 @@ impl Shared {
     ) -> Option<Arc<Connection>> {
         let write_half = socket.try_clone().ok()?;
         let mut reader = RequestReader::new(socket.try_clone().ok()?);
-        if let Some(token) = self.token() {
+        if let Some(token) = &self.tcp_token {
             if let Err(e) =
-                threads::without_python(py, || auth::authenticate(&mut reader, &write_half, &headers, &token))
+                threads::without_python(py, || auth::authenticate(&mut reader, &write_half, &headers, token))
             {
                 log_event(
                     py,
