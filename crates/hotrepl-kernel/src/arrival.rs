@@ -12,15 +12,19 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 
+use crate::pycache::py_attr;
+
 /// Called once the module has been executed, with the module, on the importing thread.
 pub type Arrived = Arc<dyn Fn(Python<'_>, &Bound<'_, PyAny>) + Send + Sync>;
 
+/// `module` if it is imported (or being imported) in this process, without importing it.
+pub fn loaded<'py>(py: Python<'py>, module: &str) -> Option<Bound<'py, PyAny>> {
+    py_attr!(py, "sys", "modules").ok()?.get_item(module).ok()
+}
+
 /// Whether `module` is imported (or being imported) in this process.
 pub fn imported(py: Python<'_>, module: &str) -> bool {
-    py.import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .and_then(|modules| modules.contains(module))
-        .unwrap_or(false)
+    loaded(py, module).is_some()
 }
 
 #[pyclass(frozen)]

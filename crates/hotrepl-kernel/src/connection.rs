@@ -243,10 +243,7 @@ impl Connection {
         for item in incoming {
             match item {
                 Incoming::Message(msg) => {
-                    let next = match ops::dispatch_plain(&self.session, msg) {
-                        Ok(next) => next,
-                        Err(msg) => ops::dispatch(py, &self.session, msg),
-                    };
+                    let next = ops::dispatch(py, &self.session, msg);
                     if next == Next::Close {
                         self.end(py, CloseReason::Shutdown);
                         return false;

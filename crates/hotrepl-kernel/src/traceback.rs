@@ -9,13 +9,8 @@ use pyo3::types::PyList;
 /// Directories whose frames are never the user's code when they lead a traceback: those
 /// of the machinery's modules imported so far (one not imported has no frames).
 fn machinery_dirs(py: Python<'_>) -> Vec<String> {
-    let Ok(modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
-        return Vec::new();
-    };
     let dir_of = |module: &str| -> Option<String> {
-        let file: String = modules
-            .get_item(module)
-            .ok()?
+        let file: String = crate::arrival::loaded(py, module)?
             .getattr("__file__")
             .ok()?
             .extract()

@@ -25,7 +25,7 @@ use pyo3::PyTypeInfo;
 use super::host_loop::LoopSource;
 use super::on_loop::{self, LoopCell};
 use super::watcher;
-use crate::cell::{CellRun, Step};
+use crate::cell::CellRun;
 use crate::connection::Connection;
 use crate::ops::execute::{self, Execution, Outcome};
 use crate::output;
@@ -187,7 +187,7 @@ impl AttachedExecutor {
 
     fn run_cell(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
         let (execution, run) = execute::begin(py, session, header, &request);
-        let Some(mut run) = run else { return };
+        let Some(run) = run else { return };
         let abandoned = Arc::new(AtomicBool::new(false));
         self.state().running = Some(Running {
             execution,
@@ -209,10 +209,7 @@ impl AttachedExecutor {
                 None => return, // abandoned while waiting
             }
         } else {
-            match self.plain(py, |py| run.start(py)) {
-                Step::Done(result) => result,
-                Step::Await(_) => unreachable!("a cell without await never awaits"),
-            }
+            self.plain(py, |py| run.run_plain(py))
         };
 
         if let Some(conn) = &conn {
@@ -234,9 +231,9 @@ impl AttachedExecutor {
     }
 
     /// Runs a piece of plain code in this thread, interruptible by KeyboardInterrupt.
-    fn plain(&self, py: Python<'_>, f: impl FnOnce(Python<'_>) -> Step) -> Step {
+    fn plain<T>(&self, py: Python<'_>, f: impl FnOnce(Python<'_>) -> T) -> T {
         let interrupts_before = self.set_phase(Phase::Plain);
-        let step = f(py);
+        let done = f(py);
         // Under the GIL, so no interrupt can slip in between: from now on none is raised.
         let interrupts_after = self.set_phase(Phase::Between);
         if interrupts_after != interrupts_before {
@@ -247,7 +244,7 @@ impl AttachedExecutor {
                 ffi::PyThreadState_SetAsyncExc(ffi::PyThread_get_thread_ident() as _, std::ptr::null_mut());
             }
         }
-        step
+        done
     }
 
     /// Sets the running cell's phase; returns how many interrupts it has had.

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyWeakrefReference};
 use pyo3::PyTypeInfo;
 
+use crate::arrival;
 use crate::pycache::py_attr;
 
 pub enum LoopSource {
@@ -85,7 +86,7 @@ fn is_usable(l: &Bound<'_, PyAny>) -> PyResult<bool> {
 
 fn running_loop_here(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
     // Without asyncio imported, no loop can be running.
-    if py.import("sys")?.getattr("modules")?.get_item("asyncio").is_err() {
+    if !arrival::imported(py, "asyncio") {
         return Ok(None);
     }
     let l = py_attr!(py, "asyncio.events", "_get_running_loop")?.call0()?;
@@ -95,7 +96,7 @@ fn running_loop_here(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
 /// The running loop of the main thread: among running loops, the one whose thread is the
 /// main thread (or, for loops that do not say, the only one).
 fn main_thread_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
-    if py.import("sys")?.getattr("modules")?.get_item("asyncio").is_err() {
+    if !arrival::imported(py, "asyncio") {
         return Ok(None);
     }
     let mut candidates = loops_of_live_tasks(py)?;

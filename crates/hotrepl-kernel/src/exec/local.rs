@@ -185,8 +185,7 @@ impl LocalKernel {
     fn bring_up_loop(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
         let asyncio = py.import("asyncio")?;
         if self.event_loop.get().is_none() {
-            let event_loop = new_loop(&asyncio)?;
-            self.set_loop(py, event_loop.unbind());
+            self.make_loop(py, &asyncio)?;
         }
         Ok(())
     }
@@ -201,9 +200,8 @@ impl LocalKernel {
         if !on_main_thread || self.event_loop.get().is_some() {
             return Ok(());
         }
-        let event_loop = new_loop(asyncio)?;
         let in_cell = self.state().current.is_some();
-        self.set_loop(py, event_loop.clone().unbind());
+        self.make_loop(py, asyncio)?;
         if in_cell {
             self.stand_as_running(py, true)?;
             self.loop_lent.store(true, Ordering::SeqCst);
@@ -232,11 +230,15 @@ impl LocalKernel {
         Ok(())
     }
 
-    /// Hands the kernel its event loop and starts any cell that was waiting for it.
-    pub fn set_loop(self: &Arc<Self>, py: Python<'_>, event_loop: Py<PyAny>) {
-        if self.event_loop.set(event_loop).is_ok() {
+    /// Makes the kernel's event loop, the thread's current one, and starts any cell that
+    /// was waiting for it.
+    fn make_loop(self: &Arc<Self>, py: Python<'_>, asyncio: &Bound<'_, PyAny>) -> PyResult<()> {
+        let event_loop = asyncio.call_method0("new_event_loop")?;
+        asyncio.call_method1("set_event_loop", (&event_loop,))?;
+        if self.event_loop.set(event_loop.unbind()).is_ok() {
             self.schedule_next(py, false);
         }
+        Ok(())
     }
 
     fn event_loop<'py>(&self, py: Python<'py>) -> Option<&Bound<'py, PyAny>> {
@@ -469,10 +471,4 @@ impl Executor for LocalKernel {
     fn close(&self, py: Python<'_>, _session: &Arc<Session>, _reason: CloseReason) {
         self.request_exit(py, 0);
     }
-}
-
-fn new_loop<'py>(asyncio: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let event_loop = asyncio.call_method0("new_event_loop")?;
-    asyncio.call_method1("set_event_loop", (&event_loop,))?;
-    Ok(event_loop)
 }

@@ -225,7 +225,7 @@ fn module_names(py: Python<'_>, parent: &str) -> PyResult<Vec<String>> {
         }
         return Ok(names);
     }
-    let Some(package) = sys.getattr("modules")?.get_item(parent).ok() else {
+    let Some(package) = crate::arrival::loaded(py, parent) else {
         return Ok(Vec::new());
     };
     let Ok(path) = package.getattr("__path__") else {
@@ -242,7 +242,7 @@ fn module_names(py: Python<'_>, parent: &str) -> PyResult<Vec<String>> {
 /// its submodules. Modules are not imported just to complete.
 fn module_members(py: Python<'_>, module: &str) -> PyResult<Vec<String>> {
     let mut names = module_names(py, module)?;
-    if let Ok(m) = py.import("sys")?.getattr("modules")?.get_item(module) {
+    if let Some(m) = crate::arrival::loaded(py, module) {
         names.extend(dir_names(&m)?);
     }
     Ok(names)
