@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hotrepl_proto::handshake::{preamble, MAGIC, PREAMBLE_LEN};
 use hotrepl_proto::{
-    encode_frame, Content, ExecuteRequest, FrameError, FrameReader, HeaderSource, Message, StreamName, PROTOCOL_VERSION,
+    Content, ExecuteRequest, FrameError, FrameReader, HeaderSource, Message, StreamName, PROTOCOL_VERSION,
 };
 
 const WARM_UP: usize = 200;
@@ -52,7 +52,7 @@ impl Session {
     /// the read timed out first.
     fn execute(&mut self, code: &str, mut on_message: impl FnMut(Message)) -> bool {
         let msg = self.headers.message(ExecuteRequest::new(code).into(), None);
-        self.stream.write_all(&encode_frame(&msg.to_json())).expect("send");
+        self.stream.write_all(&msg.to_frame()).expect("send");
         loop {
             let frame = match self.frames.read_frame() {
                 Ok(frame) => frame.expect("connection closed"),

@@ -9,15 +9,15 @@ use crate::target::Target;
 
 pub fn run(target: &Target, code: &str, token: Option<String>) -> Result<i32, String> {
     let mut session = attach::open(target, token)?;
-    match session.run_cell(code) {
-        end @ (CellEnd::Ok | CellEnd::Failed) => {
-            session.shut_down();
-            Ok(if matches!(end, CellEnd::Ok) { 0 } else { 1 })
-        }
+    let status = match session.run_cell(code) {
+        CellEnd::Ok => 0,
+        CellEnd::Failed => 1,
         CellEnd::Exit(status) => {
             session.wait_closed();
-            Ok(status)
+            return Ok(status);
         }
-        CellEnd::Gone(reason) => Err(reason),
-    }
+        CellEnd::Gone(reason) => return Err(reason),
+    };
+    session.shut_down();
+    Ok(status)
 }

@@ -188,35 +188,6 @@ macro_rules! contents {
         }
 
         impl Content {
-    /// How the message shows as plain text, newline-terminated, for a client without
-    /// rich display: a value by its `text/plain`, an error by its traceback. None for
-    /// messages that do not show.
-    pub fn shown_text(&self) -> Option<String> {
-        let plain = |data: &MimeBundle| data.get("text/plain").and_then(|v| v.as_str()).map(|t| format!("{t}\n"));
-        match self {
-            Content::ExecuteResult(r) => plain(&r.data),
-            Content::DisplayData(d) => plain(&d.data),
-            Content::Error(e) => Some(e.text()),
-            Content::KernelInfoReply(info) => Some(info.banner.clone()),
-            Content::ProtocolError(p) => Some(format!("hotrepl: {}\n", p.reason)),
-            _ => None,
-        }
-    }
-}
-
-impl ErrorContent {
-    /// The traceback as printed, or `Name: value` when there is none.
-    pub fn text(&self) -> String {
-        let text = self.traceback.concat();
-        if text.is_empty() {
-            format!("{}: {}\n", self.ename, self.evalue)
-        } else {
-            text
-        }
-    }
-}
-
-impl Content {
             pub fn msg_type(&self) -> &str {
                 match self {
                     $(Content::$variant(_) => $name,)*
@@ -283,6 +254,39 @@ contents! {
     AuthResponse = "auth_response" => AuthResponse,
     AuthResult = "auth_result" => AuthResult,
     ProtocolError = "protocol_error" => ProtocolError,
+}
+
+impl Content {
+    /// How the message shows as plain text, newline-terminated, for a client without
+    /// rich display: a value by its `text/plain`, an error by its traceback. None for
+    /// messages that do not show.
+    pub fn shown_text(&self) -> Option<String> {
+        let plain = |data: &MimeBundle| {
+            data.get("text/plain")
+                .and_then(|v| v.as_str())
+                .map(|t| format!("{t}\n"))
+        };
+        match self {
+            Content::ExecuteResult(r) => plain(&r.data),
+            Content::DisplayData(d) => plain(&d.data),
+            Content::Error(e) => Some(e.text()),
+            Content::KernelInfoReply(info) => Some(info.banner.clone()),
+            Content::ProtocolError(p) => Some(format!("hotrepl: {}\n", p.reason)),
+            _ => None,
+        }
+    }
+}
+
+impl ErrorContent {
+    /// The traceback as printed, or `Name: value` when there is none.
+    pub fn text(&self) -> String {
+        let text = self.traceback.concat();
+        if text.is_empty() {
+            format!("{}: {}\n", self.ename, self.evalue)
+        } else {
+            text
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
