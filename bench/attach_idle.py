@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness import HOTREPL, Host, LineClient, NativeClient, available_peers, goal, natural_client, skipped, table
+from harness import HOTREPL, Host, NativeClient, available_peers, goal, natural_client, skipped, table
 
 SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
 RUNS = int(os.environ.get("BENCH_IDLE_RUNS", "3"))
@@ -70,7 +70,7 @@ def configs() -> list[Config]:
         Config("no server (ticker only) a", "none", None),
         Config("no server (ticker only) b", "none", None),
         Config("hotrepl: server, no client", "hotrepl", None),
-        Config("hotrepl: server + 1 idle line-mode client", "hotrepl", lambda a: LineClient(a, HOTREPL), True),
+        Config("hotrepl: server + 1 idle line-mode client", "hotrepl", lambda a: natural_client(HOTREPL, a), True),
         Config("hotrepl: server + 1 idle native client", "hotrepl", NativeClient, True),
     ]
     for peer in available_peers():

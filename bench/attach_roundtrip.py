@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness import (
-    HOTREPL, Host, LineClient, NativeClient, OneCpu, Stats, available_peers, goal, natural_client, ratio, rtt_client,
+    HOTREPL, Host, NativeClient, OneCpu, Stats, available_peers, goal, natural_client, ratio, rtt_client,
     rtt_client_built, skipped, table,
 )
 
@@ -83,7 +83,7 @@ class Path:
 
 def paths() -> list[Path]:
     # The goals are about the two ways people reach hotrepl: nc-style line mode, the native client.
-    found = [Path("hotrepl", "line mode, Python line client", lambda a: PythonTrips(LineClient(a, HOTREPL)), True)]
+    found = [Path("hotrepl", "line mode, Python line client", lambda a: PythonTrips(natural_client(HOTREPL, a)), True)]
     if rtt_client_built():
         found.append(Path("hotrepl", "native protocol, Rust client", RustTrips, True))
     found.append(Path("hotrepl", "native protocol, Python client (tests/protocol.py)",

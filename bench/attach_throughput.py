@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness import (
-    HOTREPL, Host, LineClient, available_peers, goal, natural_client, ratio, rtt_client, rtt_client_built, skipped,
+    HOTREPL, Host, available_peers, goal, natural_client, ratio, rtt_client, rtt_client_built, skipped,
     table,
 )
 
@@ -82,7 +82,7 @@ def idle_gap(seconds: float) -> float:
 
 def main() -> None:
     # (server, path, stream, whether hotrepl's goals are judged on it)
-    paths = [("hotrepl", "line mode, Python line client", python_stream(lambda a: LineClient(a, HOTREPL)), True)]
+    paths = [("hotrepl", "line mode, Python line client", python_stream(lambda a: natural_client(HOTREPL, a)), True)]
     if rtt_client_built():
         paths.append(("hotrepl", "native protocol, Rust client", rust_stream, True))
     for peer in available_peers():

@@ -152,8 +152,7 @@ TIMEOUT = 20.0
 class Server:
     """A REPL server the host program can start (see peers/servers.py) and how to talk to it."""
 
-    name: str
-    module: str  # what must be importable for it to run
+    name: str  # also the module that must be importable for it to run
     transport: str  # as shown in tables
     prompt: str | None = None  # line protocol prompts; None: not a line protocol
     continuation: str | None = None
@@ -165,12 +164,12 @@ class Server:
         return f"{self.transport}, {client}"
 
 
-HOTREPL = Server("hotrepl", "hotrepl", "Unix socket", ">>> ", "... ")
+HOTREPL = Server("hotrepl", "Unix socket", ">>> ", "... ")
 PEERS = [
-    Server("manhole", "manhole", "Unix socket", ">>> ", "... "),
-    Server("aioconsole", "aioconsole", "Unix socket", ">>> ", "... "),
-    Server("unpythonic", "unpythonic", "TCP loopback", ">>>> ", ".... "),
-    Server("ipykernel", "ipykernel", "ZMQ over TCP loopback"),
+    Server("manhole", "Unix socket", ">>> ", "... "),
+    Server("aioconsole", "Unix socket", ">>> ", "... "),
+    Server("unpythonic", "TCP loopback", ">>>> ", ".... "),
+    Server("ipykernel", "ZMQ over TCP loopback"),
 ]
 
 
@@ -183,7 +182,7 @@ def installed(module: str) -> bool:
 
 
 def available_peers() -> list[Server]:
-    return [peer for peer in PEERS if installed(peer.module)]
+    return [peer for peer in PEERS if installed(peer.name)]
 
 
 def skipped(e: Exception) -> str:

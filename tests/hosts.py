@@ -64,14 +64,28 @@ while True:
 """
 
 
+def host_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a program a test starts: ours without HOTREPL_* settings (with
+    HOTREPL_DISABLE set, start() would do nothing), and a runtime directory of its own."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("HOTREPL_")}
+    return {**inherited, "XDG_RUNTIME_DIR": str(runtime_dir), **extra}
+
+
+def proc_stat(path: str) -> list[str] | None:
+    """The fields of a /proc/.../stat file after the command name; None once that process
+    or thread is gone (also when it ends while the file is read: ESRCH)."""
+    try:
+        return Path(path).read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 class Host:
     """A program that called `hotrepl.start(**start_args)` before running `body`."""
 
-    def __init__(self, workdir: Path, body: str, start_args: str = "", env: dict | None = None, python: str = sys.executable):
+    def __init__(self, workdir: Path, body: str, start_args: str = "", env: dict | None = None):
         self.runtime_dir = workdir / f"run-{os.getpid()}-{time.monotonic_ns()}"
         self.runtime_dir.mkdir(mode=0o700)
-        inherited = {k: v for k, v in os.environ.items() if k != "HOTREPL_DISABLE"}
-        self.env = {**inherited, "XDG_RUNTIME_DIR": str(self.runtime_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
         script = workdir / f"host-{time.monotonic_ns()}.py"
         script.write_text(
             "import hotrepl\n"
@@ -80,8 +94,8 @@ class Host:
             "print('TOKEN', server.token, flush=True)\n" + textwrap.dedent(body)
         )
         self.proc = subprocess.Popen(
-            [python, str(script)],
-            env=self.env,
+            [sys.executable, str(script)],
+            env=host_env(self.runtime_dir, PYTHONUNBUFFERED="1", **(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -135,8 +149,8 @@ class Host:
     def pid(self) -> int:
         return self.proc.pid
 
-    def connect(self, handshake: bool = True) -> Client:
-        return Client(connect(self.address), handshake=handshake)
+    def connect(self) -> Client:
+        return Client(connect(self.address))
 
     def line_client(self) -> "LineClient":
         return LineClient(connect(self.address))

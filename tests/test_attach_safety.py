@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hosts import SYNC_APP, Host, asyncio_app
+from hosts import SYNC_APP, Host, asyncio_app, host_env, proc_stat
 from waiting import wait_until
 from protocol import Client, connect, frame
 
@@ -32,8 +32,10 @@ def session_threads(host: Host) -> dict[str, int]:
     for tid in os.listdir(f"/proc/{host.pid}/task"):
         try:
             name = Path(f"/proc/{host.pid}/task/{tid}/comm").read_text().strip()
-            fields = Path(f"/proc/{host.pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):  # the thread ended before or while reading
+            continue
+        fields = proc_stat(f"/proc/{host.pid}/task/{tid}/stat")
+        if fields is None:
             continue
         if name.startswith("hotrepl"):
             threads[f"{name}/{tid}"] = int(fields[11]) + int(fields[12])
@@ -70,8 +72,7 @@ def start_refused(runtime_dir: Path, call: str = "hotrepl.start()", error: str =
     """Runs `call` in a fresh program; what it printed: `REFUSED <message>` if it raised
     `error`."""
     code = f"import hotrepl\ntry:\n    {call}\nexcept {error} as e:\n    print('REFUSED', e)\n"
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime_dir)}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30).stdout
+    return subprocess.run([sys.executable, "-c", code], env=host_env(runtime_dir), capture_output=True, text=True, timeout=30).stdout
 
 
 def test_a_loose_runtime_dir_is_refused(tmp_path):
@@ -382,7 +383,7 @@ def test_daemon_threads_printing_at_exit_do_not_crash_the_program(tmp_path):
         "    threading.Thread(target=chatter, daemon=True).start()\n"
         "time.sleep(0.1)\n"
     )
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    env = host_env(tmp_path)
     os.chmod(tmp_path, 0o700)
     for _ in range(10):
         done = subprocess.run([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)

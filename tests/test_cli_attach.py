@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hosts import dies_with_tests
+from hosts import dies_with_tests, host_env
 from protocol import Client, connect
 from waiting import wait_until
 
@@ -91,8 +91,7 @@ def runtime_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def env(base_env, runtime_dir) -> dict[str, str]:
     """The environment of hosts and clients alike (no token unless a test sets one)."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("HOTREPL_")}
-    return {**inherited, **base_env, "XDG_RUNTIME_DIR": str(runtime_dir)}
+    return host_env(runtime_dir, **base_env)
 
 
 @pytest.fixture
@@ -190,10 +189,9 @@ def test_exec_exits_2_when_the_program_goes_away(app, hotrepl):
 # (A cell blocked in C, like time.sleep(60), only sees the interrupt when the call returns:
 # a second Ctrl-C abandons it. That is the kernel's business, not the client's.)
 @pytest.mark.parametrize("cell", ["while True: pass", "import asyncio\nawait asyncio.sleep(60)"])
-def test_ctrl_c_interrupts_the_remote_cell(start_host, hotrepl_bin, hotrepl, env, cell):
-    host = start_host(ASYNC_APP)
+def test_ctrl_c_interrupts_the_remote_cell(app, hotrepl_bin, hotrepl, env, cell):
     client = subprocess.Popen(
-        [hotrepl_bin, "exec", str(host.pid), f"print('started', flush=True)\n{cell}"],
+        [hotrepl_bin, "exec", str(app.pid), f"print('started', flush=True)\n{cell}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert client.stdout.readline() == "started\n"
@@ -201,11 +199,11 @@ def test_ctrl_c_interrupts_the_remote_cell(start_host, hotrepl_bin, hotrepl, env
     out, err = client.communicate(timeout=3)
     assert client.returncode == 1, err
     assert err.rstrip().endswith("KeyboardInterrupt")
-    assert host.alive()
+    assert app.alive()
     # The program was not disturbed: its loop ticks on, and it serves the next client.
-    first = int(hotrepl("exec", str(host.pid), "ticks").stdout)
+    first = int(hotrepl("exec", str(app.pid), "ticks").stdout)
     time.sleep(0.1)
-    assert int(hotrepl("exec", str(host.pid), "ticks").stdout) > first
+    assert int(hotrepl("exec", str(app.pid), "ticks").stdout) > first
 
 
 def test_interrupts_as_a_cell_starts_to_await_never_wedge_the_program(app, hotrepl):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hosts import proc_stat
 from terminal import PROMPT
 from waiting import wait_until
 
@@ -429,10 +430,8 @@ def test_a_closed_terminal_ends_hotrepl(tmp_path, hotrepl_bin, start_terminal):
         term.close()
 
     def gone(p: int) -> bool:
-        try:
-            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        except (FileNotFoundError, ProcessLookupError):  # reaped before or while reading
-            return True
+        fields = proc_stat(f"/proc/{p}/stat")
+        return fields is None or fields[0] == "Z"  # reaped, or a zombie
 
     try:
         wait_until(lambda: gone(pid) and all(gone(k) for k in kernels), timeout=10, what="hotrepl and its kernel to end")

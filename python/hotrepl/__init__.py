@@ -15,11 +15,11 @@ from hotrepl._native import embed_start as _embed_start
 __all__ = ["Server", "__version__", "embed", "embed_async", "start", "stop"]
 
 
-def _callers_namespace(depth: int) -> tuple[dict, dict | None]:
+def _callers_namespace() -> tuple[dict, dict | None]:
     """The caller's globals, live, and a copy of its locals if it is a function (None at
     module level). Names assigned at the prompt go to that copy: the function's own
     variables are left alone, while the module's globals read as they are now."""
-    frame = sys._getframe(depth + 1)
+    frame = sys._getframe(2)  # the caller of embed() or embed_async()
     if frame.f_locals is frame.f_globals:
         return frame.f_globals, None
     return frame.f_globals, dict(frame.f_locals)
@@ -35,7 +35,7 @@ def embed() -> None:
     meanwhile; cells that ``await`` run on a loop of their own. Inside a coroutine, use
     ``await embed_async()`` instead so the program's loop keeps running.
     """
-    _embed_start(*_callers_namespace(1)).wait()
+    _embed_start(*_callers_namespace()).wait()
 
 
 async def embed_async() -> None:
@@ -47,5 +47,5 @@ async def embed_async() -> None:
     import asyncio
 
     loop = asyncio.get_running_loop()
-    repl = _embed_start(*_callers_namespace(1), loop)
+    repl = _embed_start(*_callers_namespace(), loop)
     await loop.run_in_executor(None, repl.wait)
