@@ -165,8 +165,8 @@ def test_input_getpass_and_help_talk_to_the_client(make_host):
 def test_interrupting_a_busy_plain_cell(make_host):
     host = make_host()
     client = host.connect()
-    msg_id = client.send("execute_request", {"code": "while True: pass"})
-    time.sleep(0.3)
+    msg_id = client.send("execute_request", {"code": "print('RUNNING', flush=True)\nwhile True: pass"})
+    client.recv_until("stream", msg_id)  # the cell is running
     assert client.request("interrupt_request", {})["content"]["status"] == "ok"
     reply = client.finish(msg_id).reply
     assert reply["ename"] == "KeyboardInterrupt"
@@ -180,8 +180,8 @@ def test_interrupting_a_busy_plain_cell(make_host):
 def test_interrupting_an_awaiting_cell_cancels_it(make_host):
     host = make_host()
     client = host.connect()
-    msg_id = client.send("execute_request", {"code": "import asyncio\nawait asyncio.sleep(100)"})
-    time.sleep(0.3)
+    msg_id = client.send("execute_request", {"code": "import asyncio\nprint('RUNNING', flush=True)\nawait asyncio.sleep(100)"})
+    client.recv_until("stream", msg_id)  # the cell is running
     client.request("interrupt_request", {})
     reply = client.finish(msg_id).reply
     assert reply["ename"] == "KeyboardInterrupt"
@@ -200,8 +200,8 @@ def test_interrupting_a_cell_waiting_for_input(make_host):
 def test_a_cell_stuck_in_c_code_can_be_abandoned(make_host):
     host = make_host()
     client = host.connect()
-    msg_id = client.send("execute_request", {"code": "import time\ntime.sleep(3)\nprint('late output')\nafter_abandon = True"})
-    time.sleep(0.3)
+    msg_id = client.send("execute_request", {"code": "import time\nprint('RUNNING', flush=True)\ntime.sleep(3)\nprint('late output')\nafter_abandon = True"})
+    client.recv_until("stream", msg_id)  # the cell is in time.sleep
     started = time.monotonic()
     client.send("interrupt_request", {"abandon": True})
     reply = client.finish(msg_id).reply

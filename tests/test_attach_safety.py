@@ -107,10 +107,13 @@ def test_another_user_is_refused_even_if_the_socket_is_opened_up(make_host):
         "os.setgid(65534); os.setuid(65534)\n"
         "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
         "data = b''\n"
+        # The refusal comes before the client says anything: read it first (sending to a
+        # socket the server already closed would only fail with a broken pipe).
+        "while chunk := s.recv(4096):\n"
+        "    data += chunk\n"
         "try:\n"
         "    s.sendall(b'\\0hotrepl\\0\\1\\0\\0' + b'__import__(\"os\").system(\"id\")\\n')\n"
-        "    while chunk := s.recv(4096):\n"
-        "        data += chunk\n"
+        "    data += s.recv(4096)\n"
         "except OSError as e:\n"
         "    data += f' ({e})'.encode()\n"
         "print(data.decode(errors='replace'))\n"

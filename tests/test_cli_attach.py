@@ -433,9 +433,9 @@ def test_interactive_attach(app, start_repl, env, hotrepl):
     # Ctrl-C interrupts the cell in the program, not the client.
     term.wait_prompt()
     before = term.prompts()
-    term.type("while True: pass")
+    term.paste("print('RUN' + 'NING')\nwhile True: pass")
     term.press("Enter")
-    time.sleep(0.3)
+    term.wait_for(r"^RUNNING$")
     term.press("C-c")
     term.wait_prompt(before + 1)
     assert term.output_of_last_cell().endswith("KeyboardInterrupt")

@@ -130,8 +130,8 @@ def test_input_cancelled_with_ctrl_d_raises_eof(client):
 
 
 def test_interrupt_request_stops_a_busy_cell(client):
-    msg_id = client.send("execute_request", {"code": "while True: pass"})
-    time.sleep(0.3)  # the cell is running (nothing is sent while it runs silently)
+    msg_id = client.send("execute_request", {"code": "print('RUNNING', flush=True)\nwhile True: pass"})
+    client.recv_until("stream", msg_id)  # the cell is running
     assert client.request("interrupt_request", {})["content"]["status"] == "ok"
     reply = client.finish(msg_id).reply
     assert reply["ename"] == "KeyboardInterrupt"
