@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import sys
 
-from hotrepl._native import Server, __version__, start, stop
+from hotrepl._native import Server, UsageError, __version__, start, stop
 from hotrepl._native import embed_start as _embed_start
 
-__all__ = ["Server", "__version__", "embed", "embed_async", "start", "stop"]
+# What `%magic` lines become (the input transformation calls these by these names).
+from hotrepl._native import run_cell_magic as _cell_magic
+from hotrepl._native import run_line_magic as _magic
+
+__all__ = [
+    "Server",
+    "UsageError",
+    "__version__",
+    "cell_magic",
+    "embed",
+    "embed_async",
+    "host_print",
+    "magic",
+    "start",
+    "stop",
+]
 
 
 def _callers_namespace() -> tuple[dict, dict | None]:
@@ -49,3 +64,44 @@ async def embed_async() -> None:
     loop = asyncio.get_running_loop()
     repl = _embed_start(*_callers_namespace(), loop)
     await loop.run_in_executor(None, repl.wait)
+
+
+def magic(function=None, *, name=None):
+    """Register ``function(line) -> value`` as the line magic ``%name`` (default: the
+    function's name) for every session of this process. ``%name -h`` shows its docstring.
+
+    Use as ``@hotrepl.magic`` or ``@hotrepl.magic(name="other")``. An ``async def`` magic is
+    awaited (on the event loop awaiting cells run on). The value it returns is shown like a
+    cell's value.
+    """
+    return _registrar("line", function, name)
+
+
+def cell_magic(function=None, *, name=None):
+    """Register ``function(line, cell) -> value`` as the cell magic ``%%name``: ``line`` is
+    the rest of the ``%%name`` line, ``cell`` the lines below it."""
+    return _registrar("cell", function, name)
+
+
+def _registrar(kind, function, name):
+    from hotrepl._native import register_magic
+
+    def register(function):
+        import inspect
+
+        awaits = None
+        if inspect.iscoroutinefunction(function):
+            awaits = (lambda line: True) if kind == "line" else (lambda line, cell: True)
+        register_magic(name or function.__name__, function, kind, awaits=awaits)
+        return function
+
+    return register if function is None else register(function)
+
+
+def host_print(*values, sep=" ", end="\n", file=None, flush=False):
+    """``print()`` to the program's own standard output (or ``file="stderr"``), from a
+    session, where ``print()`` goes to the session's client."""
+    from hotrepl._native import program_stream
+
+    stream = program_stream("stderr" if file == "stderr" else "stdout")
+    print(*values, sep=sep, end=end, file=stream, flush=flush)

@@ -26,12 +26,13 @@ pub fn open(
     headers: Arc<HeaderSource>,
     namespace: Namespace,
     loops: Arc<LoopSource>,
+    number: u64,
     label: String,
 ) -> PyResult<Arc<Connection>> {
     let outbox = Outbox::new(write_half, headers, encoding);
     let io = SessionIo::new(outbox.clone(), false);
     let executor = AttachedExecutor::new(loops);
-    let session = Session::new(io, namespace, executor.clone());
+    let session = Session::new(io, namespace, executor.clone(), Some(number));
     let conn = Connection::new(session.clone(), requests, label);
     executor.set_connection(&conn);
     output::install(py)?;

@@ -1,10 +1,9 @@
-//! A cell: source compiled with top-level await allowed, split so that the value of a final
-//! expression statement can be displayed. Running it is a small state machine: evaluate the
+//! A cell: source compiled with top-level await allowed (unless `%autoawait off`), split so
+//! that the value of a final expression statement can be displayed. Running it is a small state machine: evaluate the
 //! pieces in order; a piece that awaits yields its coroutine to the caller, who runs it on
 //! whichever event loop is right and hands the outcome back with [`CellRun::resume`]. No
 //! Python wrapper frame is involved, so tracebacks start at the user's code.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
@@ -20,10 +19,6 @@ pub const PYCF_ALLOW_TOP_LEVEL_AWAIT: i32 = 0x2000;
 const FUTURE_FLAGS_MASK: i32 = 0x3e_0000 | 0x100_0000;
 const CO_COROUTINE: i32 = 0x0080;
 
-/// Cell numbers are unique in the process, so `<cell N>` names one source in linecache
-/// even with many sessions.
-static NEXT_CELL: AtomicU64 = AtomicU64::new(1);
-
 pub struct Cell {
     pieces: Vec<Piece>,
 }
@@ -37,37 +32,87 @@ struct Piece {
 /// How many compiled cells are kept for when the same source comes again.
 const CACHE_SIZE: usize = 64;
 
-/// Recently compiled cells, by source and compile flags, most recent last. Cells come again
-/// (Up + Enter at a prompt, a script polling with `hotrepl exec`), and code objects are
-/// immutable, so running the same one again is the same as compiling afresh; the source
-/// stays in linecache under the name it was first compiled with.
-static COMPILED: Mutex<Vec<(String, i32, Vec<Piece>)>> = Mutex::new(Vec::new());
+/// A compiled cell kept for reuse: its pieces, and whether they hold code objects of their
+/// own (functions, classes, lambdas, comprehensions), which may outlive the cell.
+struct Compiled {
+    source: String,
+    flags: i32,
+    column: usize,
+    pieces: Vec<Piece>,
+    defines_code: bool,
+}
 
-/// Compiles `source`. `future_flags` carries `from __future__` imports between cells and
-/// is updated by this one. A SyntaxError comes back as the Err.
-pub fn compile(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult<Cell> {
-    let key_flags = *future_flags;
-    {
+/// Recently compiled cells, by source and compile flags, most recent last. Cells come again
+/// (Up + Enter at a prompt, a script polling with `hotrepl exec`); code objects are
+/// immutable, so running the same one again (renamed for the new cell) is the same as
+/// compiling afresh, at a fraction of the cost.
+static COMPILED: Mutex<Vec<Compiled>> = Mutex::new(Vec::new());
+
+/// What to compile: the Python source (after the input transformation), the text the user
+/// sees for it (registered with linecache for tracebacks and `inspect`; None when it is
+/// there already, as for code a magic runs from its cell), and the name it runs under.
+pub struct Source<'a> {
+    pub python: &'a str,
+    pub shown: Option<&'a str>,
+    pub filename: &'a str,
+    /// Where the code starts on its first line, when it is part of a longer line (the
+    /// statement of `%time STATEMENT`): carets in tracebacks then point into that line.
+    pub column: usize,
+}
+
+/// Compiles a cell. `future_flags` carries `from __future__` imports between cells and is
+/// updated by this one; without `top_level_await`, `await` outside a function is the
+/// SyntaxError it is in plain Python. A SyntaxError comes back as the Err.
+pub fn compile(py: Python<'_>, source: &Source<'_>, future_flags: &mut i32, top_level_await: bool) -> PyResult<Cell> {
+    let flags = *future_flags | if top_level_await { PYCF_ALLOW_TOP_LEVEL_AWAIT } else { 0 };
+    let cached = {
         let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = cache
+        cache
             .iter()
-            .position(|(src, flags, _)| *flags == key_flags && src == source)
-        {
-            let entry = cache.remove(i);
-            let pieces = clone_pieces(py, &entry.2);
-            cache.push(entry);
-            return Ok(Cell { pieces });
+            .position(|c| c.flags == flags && c.column == source.column && c.source == source.python)
+            .map(|i| {
+                let entry = cache.remove(i);
+                let pieces = clone_pieces(py, &entry.pieces);
+                let defines_code = entry.defines_code;
+                cache.push(entry);
+                (pieces, defines_code)
+            })
+    };
+    if let Some((pieces, defines_code)) = cached {
+        let pieces = pieces
+            .into_iter()
+            .map(|p| {
+                Ok(Piece {
+                    code: renamed(p.code.bind(py), source.filename)?.unbind(),
+                    displays: p.displays,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        if let Some(shown) = source.shown {
+            remember_source(py, source.filename, shown, defines_code)?;
         }
+        return Ok(Cell { pieces });
     }
-    let cell = compile_fresh(py, source, future_flags)?;
-    if *future_flags == key_flags {
+    let fresh = compile_fresh(py, source, flags, future_flags)?;
+    let defines_code = fresh.pieces.iter().any(|p| holds_code(p.code.bind(py)).unwrap_or(true));
+    if let Some(shown) = source.shown {
+        remember_source(py, source.filename, shown, defines_code)?;
+    }
+    // A cell that changes the future flags compiles differently next time.
+    if (*future_flags | (flags & PYCF_ALLOW_TOP_LEVEL_AWAIT)) == flags {
         let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() == CACHE_SIZE {
             cache.remove(0);
         }
-        cache.push((source.to_owned(), key_flags, clone_pieces(py, &cell.pieces)));
+        cache.push(Compiled {
+            source: source.python.to_owned(),
+            flags,
+            column: source.column,
+            pieces: clone_pieces(py, &fresh.pieces),
+            defines_code,
+        });
     }
-    Ok(cell)
+    Ok(fresh)
 }
 
 fn clone_pieces(py: Python<'_>, pieces: &[Piece]) -> Vec<Piece> {
@@ -80,6 +125,41 @@ fn clone_pieces(py: Python<'_>, pieces: &[Piece]) -> Vec<Piece> {
         .collect()
 }
 
+/// Whether a code object holds others (a def, class, lambda or comprehension).
+fn holds_code(code: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let code_type = py_attr!(code.py(), "types", "CodeType")?;
+    for constant in code.getattr("co_consts")?.try_iter()? {
+        if constant?.is_instance(code_type)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `code` under another file name, with the code objects it holds renamed too (their
+/// functions' tracebacks and `inspect` must find the new cell's source).
+fn renamed<'py>(code: &Bound<'py, PyAny>, filename: &str) -> PyResult<Bound<'py, PyAny>> {
+    let py = code.py();
+    let code_type = py_attr!(py, "types", "CodeType")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("co_filename", filename)?;
+    let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
+    if consts.iter().any(|c| c.is_instance(code_type).unwrap_or(false)) {
+        let renamed_consts = consts
+            .iter()
+            .map(|c| {
+                if c.is_instance(code_type)? {
+                    renamed(&c, filename)
+                } else {
+                    Ok(c)
+                }
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        kwargs.set_item("co_consts", PyTuple::new(py, renamed_consts)?)?;
+    }
+    code.call_method("replace", (), Some(&kwargs))
+}
+
 impl Cell {
     /// Whether the cell is a single expression (its value is all it does).
     pub fn is_expression(&self) -> bool {
@@ -87,24 +167,26 @@ impl Cell {
     }
 }
 
-fn compile_fresh(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResult<Cell> {
-    let number = NEXT_CELL.fetch_add(1, Ordering::Relaxed);
-    let filename = format!("<cell {number}>");
-    remember_source(py, &filename, source)?;
-
+fn compile_fresh(py: Python<'_>, source: &Source<'_>, flags: i32, future_flags: &mut i32) -> PyResult<Cell> {
     let compile = py_attr!(py, "builtins", "compile")?;
-    let flags = PYCF_ALLOW_TOP_LEVEL_AWAIT | *future_flags;
+    let filename = source.filename;
+    let text = source.python;
     // Most cells typed at a prompt are one expression: then a single compile does, and
     // no syntax tree has to be built (that path costs twice as much).
-    if let Ok(code) = compile.call1((source, &filename, "eval", flags, true)) {
-        return Ok(Cell {
-            pieces: vec![Piece {
-                code: code.unbind(),
-                displays: true,
-            }],
-        });
+    if source.column == 0 {
+        if let Ok(code) = compile.call1((text, filename, "eval", flags, true)) {
+            return Ok(Cell {
+                pieces: vec![Piece {
+                    code: code.unbind(),
+                    displays: true,
+                }],
+            });
+        }
     }
-    let tree = compile.call1((source, &filename, "exec", flags | PYCF_ONLY_AST, true))?;
+    let tree = compile.call1((text, filename, "exec", flags | PYCF_ONLY_AST, true))?;
+    if source.column > 0 {
+        shift_first_line(py, &tree, source.column)?;
+    }
     let body = tree.getattr("body")?.cast_into::<PyList>()?;
 
     let last_expr = match body.len() {
@@ -122,7 +204,7 @@ fn compile_fresh(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResu
 
     let mut pieces = Vec::with_capacity(2);
     if body.len() > 0 || last_expr.is_none() {
-        let code = compile.call1((&tree, &filename, "exec", flags, true))?;
+        let code = compile.call1((&tree, filename, "exec", flags, true))?;
         *future_flags |= code_flags(&code)? & FUTURE_FLAGS_MASK;
         pieces.push(Piece {
             code: code.unbind(),
@@ -131,13 +213,36 @@ fn compile_fresh(py: Python<'_>, source: &str, future_flags: &mut i32) -> PyResu
     }
     if let Some(value) = last_expr {
         let expression = py_attr!(py, "ast", "Expression")?.call1((value,))?;
-        let code = compile.call1((expression, &filename, "eval", flags, true))?;
+        let code = compile.call1((expression, filename, "eval", flags, true))?;
         pieces.push(Piece {
             code: code.unbind(),
             displays: true,
         });
     }
     Ok(Cell { pieces })
+}
+
+/// Moves the nodes on the code's first line `column` characters to the right.
+fn shift_first_line(py: Python<'_>, tree: &Bound<'_, PyAny>, column: usize) -> PyResult<()> {
+    let body = tree.getattr("body")?;
+    let Ok(first) = body.get_item(0) else { return Ok(()) };
+    let first_line: usize = first.getattr("lineno")?.extract()?;
+    for node in py_attr!(py, "ast", "walk")?.call1((tree,))?.try_iter()? {
+        let node = node?;
+        let Ok(line) = node.getattr("lineno").and_then(|l| l.extract::<usize>()) else {
+            continue;
+        };
+        if line == first_line {
+            let col: usize = node.getattr("col_offset")?.extract()?;
+            node.setattr("col_offset", col + column)?;
+        }
+        let end_line: Option<usize> = node.getattr("end_lineno")?.extract()?;
+        if end_line == Some(first_line) {
+            let end: usize = node.getattr("end_col_offset")?.extract()?;
+            node.setattr("end_col_offset", end + column)?;
+        }
+    }
+    Ok(())
 }
 
 fn code_flags(code: &Bound<'_, PyAny>) -> PyResult<i32> {
@@ -147,10 +252,18 @@ fn code_flags(code: &Bound<'_, PyAny>) -> PyResult<i32> {
 /// Sources of cells compiled before linecache was imported, for it once it is.
 static SOURCES_FOR_LINECACHE: Mutex<Vec<(String, Py<PyTuple>)>> = Mutex::new(Vec::new());
 
+/// How many sources of cells that define nothing (no function, class, lambda or
+/// comprehension) linecache keeps: only their own tracebacks show them, so a program
+/// polled with `hotrepl exec` for months does not collect every cell it ever ran.
+const SHORT_LIVED_SOURCES: usize = 1000;
+
+/// Names of such cells in linecache, oldest first.
+static SHORT_LIVED: Mutex<std::collections::VecDeque<String>> = Mutex::new(std::collections::VecDeque::new());
+
 /// Registers the source with linecache so tracebacks and `inspect` can show its lines.
 /// Before anything has imported linecache (which costs as much as starting a small
 /// interpreter) the source waits, and goes in as linecache is imported.
-fn remember_source(py: Python<'_>, filename: &str, source: &str) -> PyResult<()> {
+fn remember_source(py: Python<'_>, filename: &str, source: &str, defines_code: bool) -> PyResult<()> {
     let lines = PyList::empty(py);
     for line in source.split_inclusive('\n') {
         lines.append(line)?;
@@ -174,7 +287,11 @@ fn remember_source(py: Python<'_>, filename: &str, source: &str) -> PyResult<()>
         let cache = py_attr!(py, "linecache", "cache")?;
         // Any that waited, had linecache been imported past the watch.
         register_waiting(py, cache)?;
-        return cache.set_item(filename, entry);
+        cache.set_item(filename, entry)?;
+        if !defines_code {
+            forget_old_short_lived(cache, filename)?;
+        }
+        return Ok(());
     }
     let first = {
         let mut waiting = SOURCES_FOR_LINECACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -194,6 +311,22 @@ fn remember_source(py: Python<'_>, filename: &str, source: &str) -> PyResult<()>
                 }
             }),
         )?;
+    }
+    Ok(())
+}
+
+fn forget_old_short_lived(cache: &Bound<'_, PyAny>, filename: &str) -> PyResult<()> {
+    let expired = {
+        let mut names = SHORT_LIVED.lock().unwrap_or_else(|e| e.into_inner());
+        names.push_back(filename.to_owned());
+        if names.len() > SHORT_LIVED_SOURCES {
+            names.pop_front()
+        } else {
+            None
+        }
+    };
+    if let Some(old) = expired {
+        cache.call_method1("pop", (old, cache.py().None()))?;
     }
     Ok(())
 }
@@ -219,12 +352,13 @@ pub struct CellRun {
     cell: Cell,
     next: usize,
     globals: Py<PyDict>,
-    locals: Option<Py<PyDict>>,
+    /// Any mapping (a function's frame locals, for a magic used in a function).
+    locals: Option<Py<PyAny>>,
     awaiting_display: bool,
 }
 
 impl CellRun {
-    pub fn new(cell: Cell, globals: Py<PyDict>, locals: Option<Py<PyDict>>) -> CellRun {
+    pub fn new(cell: Cell, globals: Py<PyDict>, locals: Option<Py<PyAny>>) -> CellRun {
         CellRun {
             cell,
             next: 0,
@@ -300,8 +434,9 @@ fn eval<'py>(
     py: Python<'py>,
     code: &Py<PyAny>,
     globals: &Py<PyDict>,
-    locals: Option<&Py<PyDict>>,
+    locals: Option<&Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let locals = locals.unwrap_or(globals);
-    crate::unwind::eval_code(py, code.bind(py), globals.bind(py), locals.bind(py))
+    let globals = globals.bind(py);
+    let locals = locals.map_or_else(|| globals.as_any().clone(), |l| l.bind(py).clone());
+    crate::unwind::eval_code(py, code.bind(py), globals, &locals)
 }

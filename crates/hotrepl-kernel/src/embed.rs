@@ -109,7 +109,8 @@ fn serve(mut socket: Socket, namespace: Namespace, loops: Arc<LoopSource>) {
     };
     threads::with_python(|py| {
         let requests = Requests::Frames(RequestReader::new(read_half));
-        let label = "the embedded REPL".to_owned();
+        let number = crate::session::next_session_number();
+        let label = format!("the embedded REPL (session {number})");
         match attach::open(
             py,
             write_half,
@@ -118,6 +119,7 @@ fn serve(mut socket: Socket, namespace: Namespace, loops: Arc<LoopSource>) {
             headers,
             namespace,
             loops,
+            number,
             label,
         ) {
             Ok(conn) => crate::server::finish_session(&conn, conn.serve()),

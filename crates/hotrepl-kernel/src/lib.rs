@@ -6,10 +6,13 @@ mod arrival;
 mod attach;
 mod cell;
 mod connection;
+mod deadline;
 mod embed;
 mod exec;
+mod inspection;
 mod line_mode;
 mod local;
+mod magics;
 mod ops;
 mod outbox;
 mod output;
@@ -19,6 +22,7 @@ mod server;
 mod session;
 mod threads;
 mod traceback;
+mod transform;
 mod unwind;
 
 use pyo3::prelude::*;
@@ -36,5 +40,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embed::Embedded>()?;
     m.add_class::<output::OutputStream>()?;
     m.add_class::<output::InputStream>()?;
+    m.add_class::<output::OutputCapture>()?;
+    m.add_function(wrap_pyfunction!(output::program_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(session::session_cells, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::hotrepl_threads, m)?)?;
+    magics::add_to_module(m)?;
     Ok(())
 }

@@ -52,6 +52,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
             locals: None,
         },
         kernel.clone(),
+        None,
     );
 
     let writer = outbox.clone();

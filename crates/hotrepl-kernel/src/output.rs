@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use hotrepl_proto::{Header, InputCancel, InputReply, InputRequest, StreamName};
@@ -21,6 +21,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use crate::outbox::{Outbox, Pressure};
 use crate::pycache::py_attr;
+use crate::session::Session;
 use crate::unwind;
 
 /// One session's end of the I/O routing: where its output goes and how it asks for input.
@@ -31,6 +32,8 @@ pub struct SessionIo {
     any_thread_waits: bool,
     input: Mutex<Option<Arc<PendingInput>>>,
     parent: Mutex<Option<Header>>,
+    /// The session this is the I/O of (set once the session exists).
+    session: OnceLock<Weak<Session>>,
 }
 
 struct PendingInput {
@@ -52,7 +55,14 @@ impl SessionIo {
             any_thread_waits,
             input: Mutex::new(None),
             parent: Mutex::new(None),
+            session: OnceLock::new(),
         })
+    }
+
+    /// Ties this I/O to its session, so code that only knows where its output goes (a
+    /// magic called from a cell) can find the session.
+    pub fn belongs_to(&self, session: &Arc<Session>) {
+        let _ = self.session.set(Arc::downgrade(session));
     }
 
     pub fn outbox(&self) -> &Arc<Outbox> {
@@ -145,10 +155,28 @@ impl SessionIo {
     }
 }
 
-/// A session worker thread's tie to its session. `alive` is cleared when the worker is
-/// abandoned: what its stuck cell prints later is dropped, not shown to anyone.
+/// Where a thread's or a task's output goes: its session, or the capture of a background
+/// job (kept for whoever asks for it later).
+#[derive(Clone)]
+enum Sink {
+    Session(Arc<SessionIo>),
+    Capture(Arc<Capture>),
+}
+
+impl Sink {
+    fn route(&self) -> Route {
+        match self {
+            Sink::Session(io) => Route::Session(io.clone()),
+            Sink::Capture(c) => Route::Capture(c.clone()),
+        }
+    }
+}
+
+/// A thread's tie to where its output goes (a session's worker, a background job's
+/// thread). `alive` is cleared when a worker is abandoned: what its stuck cell prints later
+/// is dropped, not shown to anyone.
 struct ThreadBinding {
-    io: Arc<SessionIo>,
+    sink: Sink,
     alive: Arc<AtomicBool>,
 }
 
@@ -188,10 +216,14 @@ fn yield_gil_now_and_then(py: Python<'_>, written: usize) {
 /// Makes every stream call on this thread go to `io` (a session's worker thread). Clearing
 /// the returned flag cuts the thread off.
 pub fn bind_thread(io: Arc<SessionIo>) -> Arc<AtomicBool> {
+    bind_thread_to(Sink::Session(io))
+}
+
+fn bind_thread_to(sink: Sink) -> Arc<AtomicBool> {
     let alive = Arc::new(AtomicBool::new(true));
     THREAD_IO.with(|t| {
         *t.borrow_mut() = Some(ThreadBinding {
-            io,
+            sink,
             alive: alive.clone(),
         })
     });
@@ -202,7 +234,7 @@ fn is_bound_to_this_thread(io: &SessionIo) -> bool {
     THREAD_IO.with(|t| {
         t.borrow()
             .as_ref()
-            .is_some_and(|b| std::ptr::eq(Arc::as_ptr(&b.io), io))
+            .is_some_and(|b| matches!(&b.sink, Sink::Session(bound) if std::ptr::eq(Arc::as_ptr(bound), io)))
     })
 }
 
@@ -220,7 +252,7 @@ pub fn set_default(io: Option<Arc<SessionIo>>) {
 /// The value stored in the `hotrepl_session` context variable.
 #[pyclass(module = "hotrepl._native", frozen)]
 pub struct SessionHandle {
-    io: Arc<SessionIo>,
+    sink: Sink,
 }
 
 fn session_var(py: Python<'_>) -> PyResult<&Py<PyAny>> {
@@ -236,7 +268,11 @@ fn session_var(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 /// Sets the context variable in the calling thread's current context, so this thread and
 /// every task it schedules from now on route to `io`.
 pub fn enter_context(py: Python<'_>, io: &Arc<SessionIo>) -> PyResult<()> {
-    let handle = Bound::new(py, SessionHandle { io: io.clone() })?;
+    set_context_sink(py, Sink::Session(io.clone()))
+}
+
+fn set_context_sink(py: Python<'_>, sink: Sink) -> PyResult<()> {
+    let handle = Bound::new(py, SessionHandle { sink })?;
     session_var(py)?.bind(py).call_method1("set", (handle,))?;
     Ok(())
 }
@@ -250,9 +286,21 @@ pub fn context_session_ended() {
     CONTEXT_SESSIONS.fetch_sub(1, Ordering::AcqRel);
 }
 
+/// The session the calling code runs for (the same rule as for its output; a background
+/// job's is the session that started it), if any.
+pub fn current_session(py: Python<'_>) -> Option<Arc<Session>> {
+    match route(py) {
+        Route::Session(io) => io.session.get().and_then(Weak::upgrade),
+        Route::Capture(capture) => capture.session.upgrade(),
+        Route::Nowhere | Route::Original => None,
+    }
+}
+
 /// Where a stream call goes.
 enum Route {
     Session(Arc<SessionIo>),
+    /// A background job's output, kept.
+    Capture(Arc<Capture>),
     /// A cut-off (abandoned) session thread: nowhere.
     Nowhere,
     /// Not a session's: the object that was replaced.
@@ -263,10 +311,10 @@ fn route(py: Python<'_>) -> Route {
     let bound = THREAD_IO.with(|t| {
         t.borrow()
             .as_ref()
-            .map(|b| (b.io.clone(), b.alive.load(Ordering::Acquire)))
+            .map(|b| (b.sink.clone(), b.alive.load(Ordering::Acquire)))
     });
     match bound {
-        Some((io, true)) => return Route::Session(io),
+        Some((sink, true)) => return sink.route(),
         Some((_, false)) => return Route::Nowhere,
         None => {}
     }
@@ -274,7 +322,7 @@ fn route(py: Python<'_>) -> Route {
         if let Ok(var) = session_var(py) {
             if let Ok(value) = var.bind(py).call_method1("get", (py.None(),)) {
                 if let Ok(handle) = value.cast::<SessionHandle>() {
-                    return Route::Session(handle.get().io.clone());
+                    return handle.get().sink.route();
                 }
             }
         }
@@ -283,6 +331,94 @@ fn route(py: Python<'_>) -> Route {
         Some(io) => Route::Session(io),
         None => Route::Original,
     }
+}
+
+/// The output of a background job: the last `limit` bytes of it, and how much was dropped
+/// before them.
+#[pyclass(module = "hotrepl._native", frozen)]
+pub struct OutputCapture {
+    capture: Arc<Capture>,
+}
+
+struct Capture {
+    text: Mutex<(String, usize)>,
+    limit: usize,
+    /// The session that started the job (magics used in the job are its).
+    session: Weak<Session>,
+}
+
+impl Capture {
+    fn push(&self, text: &str) {
+        let mut kept = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        kept.0.push_str(text);
+        if kept.0.len() > self.limit {
+            let mut cut = kept.0.len() - self.limit;
+            while !kept.0.is_char_boundary(cut) {
+                cut += 1;
+            }
+            kept.0.drain(..cut);
+            kept.1 += cut;
+        }
+    }
+}
+
+#[pymethods]
+impl OutputCapture {
+    /// Output kept from the calling code's session, with at most `limit` bytes of it.
+    #[new]
+    #[pyo3(signature = (limit=1 << 20))]
+    fn new(py: Python<'_>, limit: usize) -> OutputCapture {
+        let session = current_session(py).map(|s| Arc::downgrade(&s)).unwrap_or_default();
+        OutputCapture {
+            capture: Arc::new(Capture {
+                text: Mutex::new((String::new(), 0)),
+                limit,
+                session,
+            }),
+        }
+    }
+
+    /// From now on, what the calling thread prints is kept here.
+    fn bind_current_thread(&self) {
+        bind_thread_to(Sink::Capture(self.capture.clone()));
+    }
+
+    /// From now on, what the calling context (and tasks created in it) prints is kept here.
+    /// Call it inside a context of its own (`contextvars.copy_context().run(...)`).
+    fn enter_context(&self, py: Python<'_>) -> PyResult<()> {
+        set_context_sink(py, Sink::Capture(self.capture.clone()))
+    }
+
+    /// Starts routing through the context variable (needed while a task routes there).
+    fn open(&self) {
+        context_session_started();
+    }
+
+    fn close(&self) {
+        context_session_ended();
+    }
+
+    /// The output kept so far.
+    #[getter]
+    fn text(&self) -> String {
+        self.capture.text.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    /// How many bytes of output were dropped (the oldest) to stay within the limit.
+    #[getter]
+    fn dropped(&self) -> usize {
+        self.capture.text.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+}
+
+/// The program's own `sys.stdout` (or `stderr`): what sessions' output was routed away from.
+#[pyfunction]
+pub fn program_stream(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+    let current = py.import("sys")?.getattr(name)?;
+    Ok(match current.cast::<OutputStream>() {
+        Ok(ours) => ours.get().original.clone_ref(py),
+        Err(_) => current.unbind(),
+    })
 }
 
 extern "C" {
@@ -329,6 +465,7 @@ impl OutputStream {
     fn route(&self, py: Python<'_>, text: &str) -> bool {
         match route(py) {
             Route::Session(io) => io.write(py, self.name, text),
+            Route::Capture(capture) => capture.push(text),
             Route::Nowhere => {}
             Route::Original => return false,
         }
@@ -538,7 +675,8 @@ impl InputStream {
     fn readline(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
         let io = match route(py) {
             Route::Session(io) => io,
-            Route::Nowhere => return Ok(PyString::new(py, "").into_any().unbind()),
+            // A background job has nobody to ask: its input is at its end.
+            Route::Capture(_) | Route::Nowhere => return Ok(PyString::new(py, "").into_any().unbind()),
             Route::Original => return Ok(unwind::call_method(self.original.bind(py), "readline", (size,))?.unbind()),
         };
         let line = match io.read_line(py, "", false) {
@@ -790,7 +928,7 @@ pub fn patch_getpass(py: Python<'_>) -> PyResult<()> {
             };
             match route(py) {
                 Route::Session(io) => Ok(PyString::new(py, &io.read_line(py, &prompt, true)?).into_any().unbind()),
-                Route::Nowhere => Err(PyEOFError::new_err(())),
+                Route::Capture(_) | Route::Nowhere => Err(PyEOFError::new_err(())),
                 Route::Original => Ok(original.bind(py).call(args, kwargs)?.unbind()),
             }
         },

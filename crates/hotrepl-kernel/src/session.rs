@@ -1,12 +1,13 @@
 //! A session: one client's view of the interpreter — its namespace, its execution counter,
 //! its I/O routing, and the executor that runs its cells.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hotrepl_proto::{ExecuteRequest, Header};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use serde_json::Value;
 
 use crate::output::SessionIo;
 
@@ -21,6 +22,13 @@ pub trait Executor: Send + Sync {
     fn close(&self, py: Python<'_>, session: &Arc<Session>, reason: CloseReason);
     /// Whether the calling thread is (still) the one serving the session's connection.
     fn serves_on_this_thread(&self) -> bool {
+        true
+    }
+    /// The event loop the session's awaiting cells run on, if there is one now.
+    fn event_loop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>>;
+    /// Whether the session runs in a program of someone else's (attached or embedded),
+    /// rather than in the local REPL's own kernel.
+    fn in_host_program(&self) -> bool {
         true
     }
 }
@@ -45,26 +53,153 @@ pub struct Namespace {
     pub locals: Option<Py<PyDict>>,
 }
 
+/// Sessions in a host program are numbered across the whole process, so that a cell's name
+/// (`<cell 3, session 2>`) is unique among all sessions' cells, as linecache needs.
+static SESSIONS_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// The number the next session in this process gets (also shown in the server's log).
+pub fn next_session_number() -> u64 {
+    SESSIONS_STARTED.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// Cells compiled without a number of their own (silent ones) are numbered apart.
+static SILENT_CELLS: AtomicU64 = AtomicU64::new(0);
+
+/// How many cells [`record_cell`] keeps.
+const RECORDED_CELLS: usize = 10_000;
+
+/// The Python source of the latest cells sessions ran in this process that are more than an
+/// expression (so they may bind names), for `%who` and `%reset` to tell names defined at
+/// the prompt from the program's own.
+static CELLS: Mutex<std::collections::VecDeque<String>> = Mutex::new(std::collections::VecDeque::new());
+
+pub fn record_cell(python_source: &str) {
+    let mut cells = CELLS.lock().unwrap_or_else(|e| e.into_inner());
+    if cells.len() == RECORDED_CELLS {
+        cells.pop_front();
+    }
+    cells.push_back(python_source.to_owned());
+}
+
+/// The cells sessions ran in this process (those that may bind names), oldest first.
+#[pyfunction]
+pub fn session_cells() -> Vec<String> {
+    CELLS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect()
+}
+
 pub struct Session {
     pub io: Arc<SessionIo>,
     pub globals: Py<PyDict>,
     /// Separate locals (an `embed()` in a function); None runs cells in `globals`.
     pub locals: Option<Py<PyDict>>,
     pub executor: Arc<dyn Executor>,
+    /// The session's number in its process; None for the local REPL, the only session there.
+    pub number: Option<u64>,
     execution_count: AtomicU64,
     future_flags: Mutex<i32>,
+    /// What the running cell adds to its reply's `payload` (help pages, the next input).
+    payloads: Mutex<Vec<Value>>,
+    /// The exception the last failed cell raised, for `%debug`.
+    last_error: Mutex<Option<Py<PyAny>>>,
+    /// `%autoawait`: top-level `await` is allowed.
+    pub autoawait: AtomicBool,
+    /// `%pdb`: the debugger opens on every uncaught exception.
+    pub pdb: AtomicBool,
+    /// Called when the running cell is interrupted (for waits an exception cannot break).
+    interrupt_hooks: Mutex<Vec<Py<PyAny>>>,
 }
 
 impl Session {
-    pub fn new(io: Arc<SessionIo>, namespace: Namespace, executor: Arc<dyn Executor>) -> Arc<Session> {
-        Arc::new(Session {
+    pub fn new(
+        io: Arc<SessionIo>,
+        namespace: Namespace,
+        executor: Arc<dyn Executor>,
+        number: Option<u64>,
+    ) -> Arc<Session> {
+        let session = Arc::new(Session {
             io,
             globals: namespace.globals,
             locals: namespace.locals,
             executor,
+            number,
             execution_count: AtomicU64::new(0),
             future_flags: Mutex::new(0),
-        })
+            payloads: Mutex::new(Vec::new()),
+            last_error: Mutex::new(None),
+            autoawait: AtomicBool::new(true),
+            pdb: AtomicBool::new(false),
+            interrupt_hooks: Mutex::new(Vec::new()),
+        });
+        session.io.belongs_to(&session);
+        session
+    }
+
+    /// The name a cell numbered `count` runs under (tracebacks, linecache); None for a
+    /// silent cell, which does not count.
+    pub fn cell_name(&self, count: Option<u64>) -> String {
+        match (count, self.number) {
+            (Some(n), None) => format!("<cell {n}>"),
+            (Some(n), Some(s)) => format!("<cell {n}, session {s}>"),
+            (None, _) => format!("<silent cell {}>", SILENT_CELLS.fetch_add(1, Ordering::Relaxed) + 1),
+        }
+    }
+
+    /// Adds to the running cell's reply payload.
+    pub fn add_payload(&self, payload: Value) {
+        self.payloads.lock().unwrap_or_else(|e| e.into_inner()).push(payload);
+    }
+
+    /// The running cell's payload, taken for its reply.
+    pub fn take_payloads(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.payloads.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set_last_error(&self, error: Py<PyAny>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+
+    pub fn last_error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|e| e.clone_ref(py))
+    }
+
+    pub fn add_interrupt_hook(&self, hook: Py<PyAny>) {
+        self.interrupt_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
+    }
+
+    pub fn remove_interrupt_hook(&self, py: Python<'_>, hook: &Bound<'_, PyAny>) {
+        self.interrupt_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|h| !h.bind(py).is(hook));
+    }
+
+    /// Runs the interrupt hooks of the running cell (errors are printed, not raised: the
+    /// interrupt itself must go on).
+    pub fn run_interrupt_hooks(&self, py: Python<'_>) {
+        let hooks: Vec<Py<PyAny>> = self
+            .interrupt_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|h| h.clone_ref(py))
+            .collect();
+        for hook in hooks {
+            if let Err(e) = hook.bind(py).call0() {
+                e.print(py);
+            }
+        }
     }
 
     /// The namespace names are looked up in: locals over globals.

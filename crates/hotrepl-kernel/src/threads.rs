@@ -16,7 +16,7 @@ pub fn spawn_io<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
 {
-    std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+    spawn_listed(name, move || {
         block_async_signals();
         f()
     })
@@ -27,7 +27,50 @@ pub fn spawn_worker<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
 {
-    std::thread::Builder::new().name(name.to_owned()).spawn(f)
+    spawn_listed(name, f)
+}
+
+/// Our threads while they live: Python's thread ident → (native id, name). Python knows
+/// only the threads `threading` started; `%threads` also names ours.
+static LISTED: std::sync::Mutex<Vec<(u64, i64, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn spawn_listed<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let listed_name = name.to_owned();
+    std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+        // SAFETY: pthread_self and gettid have no preconditions; Python's thread ident is
+        // the pthread_t.
+        let ident = unsafe { libc::pthread_self() } as u64;
+        let native = unsafe { libc::gettid() } as i64;
+        LISTED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((ident, native, listed_name));
+        struct Unlist(u64);
+        impl Drop for Unlist {
+            fn drop(&mut self) {
+                LISTED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|(i, _, _)| *i != self.0);
+            }
+        }
+        let _unlist = Unlist(ident);
+        f()
+    })
+}
+
+/// hotrepl's own threads: `{ident: (native_id, name)}`.
+#[pyfunction]
+pub fn hotrepl_threads() -> std::collections::HashMap<u64, (i64, String)> {
+    LISTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(ident, native, name)| (*ident, (*native, name.clone())))
+        .collect()
 }
 
 fn block_async_signals() {

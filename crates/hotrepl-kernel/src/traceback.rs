@@ -1,6 +1,8 @@
 //! Errors as the user should see them: Python's own formatting (chained exceptions,
 //! ExceptionGroup trees, SyntaxError carets), minus the frames of the machinery that ran
-//! the cell — hotrepl's and asyncio's — at the top of the traceback.
+//! the cell — asyncio's at the top of the traceback, hotrepl's wherever they are (a magic
+//! running the user's code sits between the cell and that code). A misused magic says what
+//! was wrong in one line.
 
 use hotrepl_proto::ErrorContent;
 use pyo3::prelude::*;
@@ -9,39 +11,103 @@ use pyo3::types::PyList;
 /// Directories whose frames are never the user's code when they lead a traceback: those
 /// of the machinery's modules imported so far (one not imported has no frames).
 fn machinery_dirs(py: Python<'_>) -> Vec<String> {
-    let dir_of = |module: &str| -> Option<String> {
-        let file: String = crate::arrival::loaded(py, module)?
-            .getattr("__file__")
-            .ok()?
-            .extract()
-            .ok()?;
-        let path = std::path::Path::new(&file).parent()?;
-        Some(format!("{}{}", path.display(), std::path::MAIN_SEPARATOR))
-    };
     ["asyncio", "concurrent.futures", "hotrepl"]
         .iter()
-        .filter_map(|m| dir_of(m))
+        .filter_map(|m| package_dir(py, m))
         .collect()
 }
 
-/// Drops leading traceback entries that belong to the machinery.
+/// The directory of an imported module's file, with a trailing separator.
+fn package_dir(py: Python<'_>, module: &str) -> Option<String> {
+    let file: String = crate::arrival::loaded(py, module)?
+        .getattr("__file__")
+        .ok()?
+        .extract()
+        .ok()?;
+    let path = std::path::Path::new(&file).parent()?;
+    Some(format!("{}{}", path.display(), std::path::MAIN_SEPARATOR))
+}
+
+fn filename_of(tb: &Bound<'_, PyAny>) -> PyResult<String> {
+    tb.getattr("tb_frame")?
+        .getattr("f_code")?
+        .getattr("co_filename")?
+        .extract()
+}
+
+/// Whether two traceback entries are the same line of the same cell's top level.
+fn same_place(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let place = |tb: &Bound<'_, PyAny>| -> PyResult<(String, usize, String)> {
+        let code = tb.getattr("tb_frame")?.getattr("f_code")?;
+        Ok((
+            filename_of(tb)?,
+            tb.getattr("tb_lineno")?.extract()?,
+            code.getattr("co_name")?.extract()?,
+        ))
+    };
+    let (a, b) = (place(a)?, place(b)?);
+    Ok(a == b && a.2 == "<module>")
+}
+
+/// Drops the machinery's entries from the traceback: leading ones of any of it, hotrepl's
+/// anywhere. The same goes for the exceptions it was raised from or during.
 fn trim(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let dirs = machinery_dirs(py);
+    let ours = package_dir(py, "hotrepl");
+    let mut seen = Vec::new();
+    trim_chain(value, &dirs, ours.as_deref(), &mut seen)
+}
+
+fn trim_chain(value: &Bound<'_, PyAny>, dirs: &[String], ours: Option<&str>, seen: &mut Vec<usize>) -> PyResult<()> {
+    if value.is_none() || seen.contains(&(value.as_ptr() as usize)) {
+        return Ok(());
+    }
+    seen.push(value.as_ptr() as usize);
+    let mut kept = Vec::new();
+    let mut leading = true;
     let mut tb = value.getattr("__traceback__")?;
-    let first = tb.clone();
+    let mut changed = false;
     while !tb.is_none() {
-        let filename: String = tb
-            .getattr("tb_frame")?
-            .getattr("f_code")?
-            .getattr("co_filename")?
-            .extract()?;
-        if !dirs.iter().any(|d| filename.starts_with(d.as_str())) {
-            break;
+        let filename = filename_of(&tb)?;
+        let machinery = dirs.iter().any(|d| filename.starts_with(d.as_str()));
+        let hotrepl = ours.is_some_and(|o| filename.starts_with(o));
+        if (leading && machinery) || hotrepl {
+            changed = true;
+        } else {
+            leading = false;
+            kept.push(tb.clone());
         }
         tb = tb.getattr("tb_next")?;
     }
-    if !tb.is(&first) {
-        value.setattr("__traceback__", tb)?;
+    // A magic that runs code of its own line (`%time 1/0`) would show that line twice.
+    let shown: Vec<Bound<'_, PyAny>> = kept
+        .iter()
+        .enumerate()
+        .filter(|(i, tb)| {
+            !kept
+                .get(i + 1)
+                .is_some_and(|next| same_place(tb, next).unwrap_or(false))
+        })
+        .map(|(_, tb)| tb.clone())
+        .collect();
+    changed |= shown.len() != kept.len();
+    let kept = shown;
+    if changed {
+        let none = value.py().None().into_bound(value.py());
+        for (i, entry) in kept.iter().enumerate() {
+            entry.setattr("tb_next", kept.get(i + 1).unwrap_or(&none))?;
+        }
+        value.setattr("__traceback__", kept.first().unwrap_or(&none))?;
+    }
+    for linked in ["__cause__", "__context__"] {
+        trim_chain(&value.getattr(linked)?, dirs, ours, seen)?;
+    }
+    if let Ok(group) = value.getattr("exceptions") {
+        if let Ok(items) = group.try_iter() {
+            for item in items {
+                trim_chain(&item?, dirs, ours, seen)?;
+            }
+        }
     }
     Ok(())
 }
@@ -49,6 +115,14 @@ fn trim(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
 /// The `error` content for `err`, also recorded as `sys.last_exc` and friends so that
 /// `pdb.pm()` works on it.
 pub fn error_content(py: Python<'_>, err: &PyErr) -> ErrorContent {
+    if err.is_instance_of::<crate::magics::UsageError>(py) {
+        let message = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+        return ErrorContent {
+            ename: "UsageError".into(),
+            traceback: vec![format!("UsageError: {message}\n")],
+            evalue: message,
+        };
+    }
     match render(py, err) {
         Ok(content) => content,
         // Formatting itself failed (a broken __str__, say): still say what was raised.

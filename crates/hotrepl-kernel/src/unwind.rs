@@ -50,7 +50,7 @@ pub fn eval_code<'py>(
     py: Python<'py>,
     code: &Bound<'py, PyAny>,
     globals: &Bound<'py, PyDict>,
-    locals: &Bound<'py, PyDict>,
+    locals: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: all three objects are alive for the call.
     guarded(py, || unsafe {

@@ -430,6 +430,7 @@ impl Executor for AttachedExecutor {
         if let Some(cell) = on_loop {
             let _ = cell.cancel(py);
         }
+        session.run_interrupt_hooks(py);
         InterruptOutcome::Interrupted
     }
 
@@ -442,5 +443,17 @@ impl Executor for AttachedExecutor {
 
     fn serves_on_this_thread(&self) -> bool {
         self.is_current_worker()
+    }
+
+    fn event_loop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if let Some(l) = self.loops.current(py)? {
+            return Ok(Some(l));
+        }
+        Ok(self
+            .private_loop
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|p| p.event_loop.bind(py).clone()))
     }
 }

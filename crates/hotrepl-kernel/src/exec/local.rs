@@ -411,16 +411,17 @@ impl LocalKernel {
 
     /// The kernel's SIGINT handler (runs in the main thread, between bytecodes).
     pub fn on_sigint(&self, py: Python<'_>) -> PyResult<()> {
-        let (cell, interrupts) = {
+        let (cell, interrupts, session) = {
             let mut st = self.state();
             match st.current.as_mut() {
                 None => return Ok(()),
                 Some(c) => {
                     c.interrupts += 1;
-                    (c.cell.clone(), c.interrupts)
+                    (c.cell.clone(), c.interrupts, c.session.clone())
                 }
             }
         };
+        session.run_interrupt_hooks(py);
         let Some(cell) = cell else {
             // Run before the loop existed: it is this thread's plain code.
             return Err(PyKeyboardInterrupt::new_err(()));
@@ -470,5 +471,13 @@ impl Executor for LocalKernel {
 
     fn close(&self, py: Python<'_>, _session: &Arc<Session>, _reason: CloseReason) {
         self.request_exit(py, 0);
+    }
+
+    fn event_loop<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(LocalKernel::event_loop(self, py).cloned())
+    }
+
+    fn in_host_program(&self) -> bool {
+        false
     }
 }

@@ -1,8 +1,10 @@
 //! `complete_request`: completions from the live namespace. The text before the cursor
-//! decides what is completed: module names after `import`/`from`, names a module offers
-//! after `from m import`, dictionary keys after `d["`, attributes after `obj.`, else names
-//! (namespace, builtins, keywords). Only plain dotted names are ever evaluated — attribute
-//! lookups, never calls — so completing cannot run arbitrary code paths of the user's.
+//! decides what is completed: magic names after `%`, a magic's arguments as that magic says
+//! (Python code, paths, modules), paths after `!`, module names after `import`/`from`,
+//! names a module offers after `from m import`, dictionary keys after `d["`, attributes
+//! after `obj.`, else names (namespace, builtins, keywords). Only plain dotted names are
+//! ever evaluated — attribute lookups, never calls — so completing cannot run arbitrary code
+//! paths of the user's.
 
 use std::collections::BTreeSet;
 
@@ -11,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Map;
 
+use crate::magics::{self, Completes, MagicKind};
 use crate::session::Session;
 
 pub fn reply(py: Python<'_>, session: &Session, request: &CompleteRequest) -> CompleteReply {
@@ -29,6 +32,9 @@ pub fn reply(py: Python<'_>, session: &Session, request: &CompleteRequest) -> Co
 
 /// The length (in chars) of the text being replaced, and its candidates.
 fn complete_line(py: Python<'_>, session: &Session, line: &str) -> PyResult<(usize, Vec<String>)> {
+    if let Some(completed) = complete_escape(py, session, line)? {
+        return Ok(completed);
+    }
     if let Some(c) = import_context(line) {
         return Ok(match c {
             Import::Module(dotted) => {
@@ -62,6 +68,81 @@ fn complete_line(py: Python<'_>, session: &Session, line: &str) -> PyResult<(usi
         }
     };
     Ok((prefix.chars().count(), filter(candidates, prefix)))
+}
+
+/// Completion on a `%magic` or `!command` line (also after `x = `), if the line is one.
+fn complete_escape(py: Python<'_>, session: &Session, line: &str) -> PyResult<Option<(usize, Vec<String>)>> {
+    let mut text = line.trim_start();
+    if let Some((target, value)) = text.split_once('=') {
+        let value = value.trim_start();
+        if !target.contains(['(', '\'', '"']) && value.starts_with(['%', '!']) {
+            text = value;
+        }
+    }
+    if let Some(command) = text.strip_prefix('!') {
+        let word = command.rsplit(char::is_whitespace).next().unwrap_or("");
+        return Ok(Some((word.chars().count(), paths(word, false))));
+    }
+    let (kind, sigil, rest) = if let Some(rest) = text.strip_prefix("%%") {
+        (MagicKind::Cell, "%%", rest)
+    } else if let Some(rest) = text.strip_prefix('%') {
+        (MagicKind::Line, "%", rest)
+    } else {
+        return Ok(None);
+    };
+    let Some((name, args)) = rest.split_once(char::is_whitespace) else {
+        let names = magics::all(py)?
+            .iter()
+            .filter(|m| m.kind == kind && m.name.starts_with(rest))
+            .map(|m| format!("{sigil}{}", m.name))
+            .collect();
+        return Ok(Some((sigil.len() + rest.chars().count(), names)));
+    };
+    let args = args.trim_start();
+    let word = args.rsplit(char::is_whitespace).next().unwrap_or("");
+    let completes = magics::find(py, kind, name)?.map_or(Completes::Nothing, |m| m.completes);
+    Ok(Some(match completes {
+        Completes::Nothing => (0, Vec::new()),
+        Completes::Python => complete_line(py, session, args)?,
+        Completes::Directories => (word.chars().count(), paths(word, true)),
+        Completes::Files => (word.chars().count(), paths(word, false)),
+        Completes::Modules => {
+            let loaded: Vec<String> = py.import("sys")?.getattr("modules")?.call_method0("keys")?.extract()?;
+            (word.chars().count(), filter(loaded, word))
+        }
+    }))
+}
+
+/// Paths that start with `word` (directories end with `/`; `~` is the home directory).
+fn paths(word: &str, directories_only: bool) -> Vec<String> {
+    let (dir_part, prefix) = match word.rfind('/') {
+        Some(i) => (&word[..=i], &word[i + 1..]),
+        None => ("", word),
+    };
+    let expanded = match dir_part.strip_prefix('~') {
+        Some(rest) => format!("{}{rest}", std::env::var("HOME").unwrap_or_default()),
+        None => dir_part.to_owned(),
+    };
+    let lookup = if expanded.is_empty() { "." } else { expanded.as_str() };
+    let Ok(entries) = std::fs::read_dir(lookup) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            if !name.starts_with(prefix) || (name.starts_with('.') && !prefix.starts_with('.')) {
+                return None;
+            }
+            let is_dir = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
+            if directories_only && !is_dir {
+                return None;
+            }
+            Some(format!("{dir_part}{name}{}", if is_dir { "/" } else { "" }))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 enum Import<'a> {

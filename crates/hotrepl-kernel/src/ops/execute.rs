@@ -7,6 +7,7 @@
 //! reply already marks the end and the code is what the client sent, so they are not sent
 //! on it; a transport serving several clients per kernel adds them.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use hotrepl_proto::{ErrorContent, ExecuteReply, ExecuteRequest, ExecuteResult, Header, ReplyStatus};
@@ -15,8 +16,10 @@ use pyo3::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::cell::{self, CellRun};
+use crate::magics::{self, UsageError};
 use crate::session::Session;
 use crate::traceback;
+use crate::transform;
 
 pub fn handle(py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
     session.executor.clone().submit(py, session, header, request);
@@ -57,8 +60,8 @@ fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
             .is_ok_and(|cls| err.matches(py, cls).unwrap_or(false))
 }
 
-/// Announces the cell and compiles it. A cell that does not compile is answered here
-/// and `None` is returned.
+/// Announces the cell, transforms it into Python (magics, `!`, `?`) and compiles it. A cell
+/// that does not compile is answered here and `None` is returned.
 pub fn begin(
     py: Python<'_>,
     session: &Session,
@@ -76,19 +79,36 @@ pub fn begin(
         silent: request.silent,
     };
     session.io.set_parent(Some(&execution.header));
+    // Whatever a magic run outside any cell left there is not this cell's.
+    session.take_payloads();
+    let filename = session.cell_name((!request.silent).then_some(count));
+    let python = transform::python_source(&request.code, &|kind, name, args, body| {
+        magics::call_awaits(py, kind, name, args, body)
+    });
     let compiled = {
         let mut flags = session.future_flags().lock().unwrap_or_else(|e| e.into_inner());
-        cell::compile(py, &request.code, &mut flags)
+        let source = cell::Source {
+            python: &python,
+            shown: Some(&request.code),
+            filename: &filename,
+            column: 0,
+        };
+        cell::compile(py, &source, &mut flags, session.autoawait.load(Ordering::Relaxed))
     };
     match compiled {
-        Ok(cell) => (
-            execution,
-            Some(CellRun::new(
-                cell,
-                session.globals.clone_ref(py),
-                session.locals.as_ref().map(|l| l.clone_ref(py)),
-            )),
-        ),
+        Ok(cell) => {
+            if !cell.is_expression() && !request.silent {
+                crate::session::record_cell(&python);
+            }
+            (
+                execution,
+                Some(CellRun::new(
+                    cell,
+                    session.globals.clone_ref(py),
+                    session.locals.as_ref().map(|l| l.clone_ref(py).into_any()),
+                )),
+            )
+        }
         Err(err) => {
             finish(py, session, &execution, Outcome::Raised(err));
             (execution, None)
@@ -115,7 +135,20 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
             exit_code = Some(exit_code_of(py, &err));
             None
         }
-        Outcome::Raised(err) => Some(traceback::error_content(py, &err)),
+        Outcome::Raised(err) => {
+            let error = traceback::error_content(py, &err);
+            if !err.is_instance_of::<UsageError>(py) {
+                session.set_last_error(err.value(py).clone().into_any().unbind());
+                if session.pdb.load(Ordering::Relaxed) {
+                    outbox.queue_content(error.clone(), parent);
+                    debug_post_mortem(py, &err);
+                    let reply = reply_for(execution, Some(error), None, session.take_payloads());
+                    outbox.send_content(reply, parent);
+                    return None;
+                }
+            }
+            Some(error)
+        }
         Outcome::Interrupted => Some(traceback::interrupted()),
         Outcome::Abandoned => Some(ErrorContent {
             ename: "CellAbandoned".into(),
@@ -129,7 +162,17 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
     if let Some(error) = &error {
         outbox.queue_content(error.clone(), parent);
     }
-    let reply = ExecuteReply {
+    outbox.send_content(reply_for(execution, error, exit_code, session.take_payloads()), parent);
+    exit_code
+}
+
+fn reply_for(
+    execution: &Execution,
+    error: Option<ErrorContent>,
+    exit_code: Option<i32>,
+    payload: Vec<Value>,
+) -> ExecuteReply {
+    ExecuteReply {
         status: if error.is_some() {
             ReplyStatus::Error
         } else {
@@ -137,12 +180,20 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
         },
         execution_count: execution.count,
         error,
-        payload: Vec::new(),
+        payload,
         user_expressions: Map::<String, Value>::new(),
         exit_code,
-    };
-    outbox.send_content(reply, parent);
-    exit_code
+    }
+}
+
+/// `%pdb on`: the debugger opens on the cell's exception, in the session, before the reply.
+fn debug_post_mortem(py: Python<'_>, err: &PyErr) {
+    let opened = py
+        .import("hotrepl._magics.debugging")
+        .and_then(|m| m.call_method1("post_mortem", (err.value(py),)));
+    if let Err(e) = opened {
+        e.print(py);
+    }
 }
 
 /// Shows a value as the standard REPL does (its repr) and keeps it in `_`. A failing

@@ -1,14 +1,18 @@
 //! `is_complete_request`: does this input run as it is, or does the user need another line?
-//! Decided by the kernel's own Python (its `codeop`, with top-level await allowed), so the
-//! answer is right for that Python version, plus one rule of interactive prompts: input that
-//! ends inside an indented block waits for an empty line, since the block may go on.
+//! Decided by the kernel's own Python (its `codeop`, with top-level await allowed), on the
+//! cell as the input transformation makes it (so `%time for ...` lines count as Python, and
+//! a `%%magic` cell is complete when its body is), so the answer is right for that Python
+//! version, plus one rule of interactive prompts: input that ends inside an indented block
+//! waits for an empty line, since the block may go on.
 
 use hotrepl_proto::{Completeness, IsCompleteReply, IsCompleteRequest};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::cell::{self, PYCF_ALLOW_TOP_LEVEL_AWAIT, PYCF_ONLY_AST};
+use crate::magics::{self, MagicKind};
 use crate::pycache::py_attr;
+use crate::transform::{self, Shape};
 
 /// codeop's compiler, made once, with top-level await allowed; and its flags.
 struct Compiler {
@@ -65,7 +69,13 @@ pub fn console_wants_more(py: Python<'_>, code: &str, future_flags: i32) -> bool
     // running it does, and the compiled cell is kept for that run: one compile, not two.
     if !code.contains('\n') {
         let mut flags = future_flags;
-        if cell::compile(py, code, &mut flags).is_ok_and(|c| c.is_expression()) {
+        let source = cell::Source {
+            python: code,
+            shown: None,
+            filename: "<input>",
+            column: 0,
+        };
+        if cell::compile(py, &source, &mut flags, true).is_ok_and(|c| c.is_expression()) {
             return false;
         }
     }
@@ -76,6 +86,43 @@ fn check(py: Python<'_>, code: &str, reading: Reading) -> PyResult<IsCompleteRep
     if code.trim().is_empty() {
         return Ok(complete());
     }
+    match transform::shape(code) {
+        Shape::Python => check_python(py, code, reading),
+        Shape::Help { .. } => Ok(complete()),
+        Shape::CellMagic { name, body, .. } => {
+            let Some(magic) = magics::find(py, MagicKind::Cell, &name)? else {
+                // Unknown: run it now, so the user hears so at once.
+                return Ok(complete());
+            };
+            if body.trim().is_empty() {
+                return Ok(incomplete(String::new()));
+            }
+            if magic.python_body {
+                return check_python(py, &body, reading);
+            }
+            // Any other body is text, which ends with an empty line.
+            let ends_with_empty_line = code.rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
+            Ok(if ends_with_empty_line {
+                complete()
+            } else {
+                incomplete(String::new())
+            })
+        }
+        Shape::Lines(sites) => {
+            let last = code.split('\n').count() - 1;
+            if sites
+                .last()
+                .is_some_and(|s| s.line + s.lines - 1 == last && s.args.ends_with('\\'))
+            {
+                return Ok(incomplete(String::new()));
+            }
+            let python = transform::python_source(code, &|_, _, _, _| false);
+            check_python(py, &python, reading)
+        }
+    }
+}
+
+fn check_python(py: Python<'_>, code: &str, reading: Reading) -> PyResult<IsCompleteReply> {
     let compiler = command_compiler(py)?;
     let guard = py_attr!(py, "warnings", "catch_warnings")?.call0()?;
     guard.call_method0("__enter__")?;

@@ -4,6 +4,7 @@
 
 pub mod complete;
 pub mod execute;
+pub mod inspect;
 pub mod interrupt;
 pub mod is_complete;
 pub mod kernel_info;
@@ -47,6 +48,7 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, msg: Message) -> Next {
         Content::ExecuteRequest(request) => execute::handle(py, session, msg.header.clone(), request),
         Content::IsCompleteRequest(request) => outbox.send_content(is_complete::reply(py, &request), parent),
         Content::CompleteRequest(request) => outbox.send_content(complete::reply(py, session, &request), parent),
+        Content::InspectRequest(request) => outbox.send_content(inspect::reply(py, session, &request), parent),
         Content::InterruptRequest(request) => outbox.send_content(interrupt::reply(py, session, &request), parent),
         Content::InputReply(reply) => {
             session.io.answer_input(py, reply);

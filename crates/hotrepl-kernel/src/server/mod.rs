@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,6 @@ struct Shared {
     program: String,
     owner_pid: u32,
     stopped: AtomicBool,
-    sessions_opened: AtomicU64,
 }
 
 /// Every server started in this process, for `stop` (at exit) and fork handling.
@@ -203,7 +202,6 @@ pub fn start(
         program,
         owner_pid: pid,
         stopped: AtomicBool::new(false),
-        sessions_opened: AtomicU64::new(0),
     });
     register_process_hooks(py)?;
     let accepting = shared.clone();
@@ -322,7 +320,7 @@ impl Shared {
 
     /// The whole life of one client, on its own thread.
     fn serve_client(self: Arc<Self>, mut socket: Socket) {
-        let number = self.sessions_opened.fetch_add(1, Ordering::Relaxed) + 1;
+        let number = crate::session::next_session_number();
         let headers = Arc::new(HeaderSource::for_this_user());
         let who = match self.admit(&mut socket, number, &headers) {
             Ok(who) => who,
@@ -444,6 +442,7 @@ impl Shared {
             headers,
             Namespace { globals, locals: None },
             self.loops.clone(),
+            number,
             label,
         );
         let conn = match opened {

@@ -1,0 +1,80 @@
+"""The magics about magics and the prompt itself: ``%lsmagic``, ``%magic``, ``obj?`` help
+(``%pinfo``, ``%pinfo2``) and ``%autoawait``."""
+
+from __future__ import annotations
+
+from hotrepl._magics import UsageError, builtin
+from hotrepl._native import list_magics
+
+
+@builtin("lsmagic")
+def lsmagic(ctx, line):
+    """List the magics: %lsmagic
+
+    %magic explains each of them; %NAME -h shows how to use one."""
+    listed = list_magics()
+    lines = []
+    for kind, sigil in (("line", "%"), ("cell", "%%")):
+        names = [f"{sigil}{name}" for k, name, _ in listed if k == kind]
+        lines.append(f"{kind.capitalize()} magics: {'  '.join(names)}")
+    lines.append("Also: !COMMAND runs a shell command, x = !COMMAND keeps its output lines, NAME? and NAME?? describe NAME.")
+    print("\n".join(lines))
+
+
+@builtin("magic")
+def magic(ctx, line):
+    """Explain the magic system and list every magic with what it does: %magic"""
+    listed = list_magics()
+    width = max(len(name) for _, name, _ in listed) + 3
+    lines = [
+        "Magics are commands for the prompt, not Python: %NAME ARGS on a line of its own",
+        "(also in a block, or as x = %NAME ARGS), and %%NAME ARGS as the first line of a cell,",
+        "whose other lines the magic gets. %NAME -h shows how to use one; @hotrepl.magic and",
+        "@hotrepl.cell_magic add your own.",
+        "",
+    ]
+    for kind, sigil in (("line", "%"), ("cell", "%%")):
+        lines.append(f"{kind.capitalize()} magics:")
+        for k, name, summary in listed:
+            if k == kind:
+                lines.append(f"  {sigil + name:<{width}}{summary}")
+        lines.append("")
+    print("\n".join(lines).rstrip())
+
+
+@builtin("pinfo")
+def pinfo(ctx, line):
+    """Describe an object: %pinfo NAME, or NAME? (also ?NAME)
+
+    Its type, signature, the first paragraph of its docstring, where it was defined, its
+    length and value. NAME?? adds the whole docstring and the source."""
+    _page(ctx, line, 0)
+
+
+@builtin("pinfo2")
+def pinfo2(ctx, line):
+    """Describe an object with its source: %pinfo2 NAME, or NAME?? (also ??NAME)"""
+    _page(ctx, line, 1)
+
+
+def _page(ctx, line, detail):
+    name = line.strip()
+    if not name:
+        raise UsageError("usage: NAME? (or %pinfo NAME)")
+    ctx.page(ctx.describe(name, detail))
+
+
+@builtin("autoawait")
+def autoawait(ctx, line):
+    """Allow top-level await, or not: %autoawait [on|off]
+
+    On (the default), a cell may await at the top level and runs on the event loop. Off,
+    top-level await is a SyntaxError, as in plain python. Without an argument: says which."""
+    choice = line.strip().lower()
+    if choice in ("on", "true", "1"):
+        ctx.autoawait = True
+    elif choice in ("off", "false", "0"):
+        ctx.autoawait = False
+    elif choice:
+        raise UsageError("usage: %autoawait [on|off]")
+    print(f"top-level await is {'on' if ctx.autoawait else 'off'}")
