@@ -22,12 +22,26 @@ where
     })
 }
 
-/// Spawns a thread that will run Python code for a session.
+/// Spawns a thread that will run Python code for a session. Its signal mask is cleared:
+/// threads inherit the mask of the thread that starts them (often one of our I/O threads),
+/// and a command the user runs from the session inherits it in turn.
 pub fn spawn_worker<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
 {
-    spawn_listed(name, f)
+    spawn_listed(name, move || {
+        unblock_signals();
+        f()
+    })
+}
+
+fn unblock_signals() {
+    // SAFETY: plain libc calls on a locally owned, emptied sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Our threads while they live: Python's thread ident → (native id, name). Python knows
