@@ -86,7 +86,7 @@ class Host:
     def __init__(self, workdir: Path, body: str, start_args: str = "", env: dict | None = None):
         self.runtime_dir = workdir / f"run-{os.getpid()}-{time.monotonic_ns()}"
         self.runtime_dir.mkdir(mode=0o700)
-        script = workdir / f"host-{time.monotonic_ns()}.py"
+        script = self.script = workdir / f"host-{time.monotonic_ns()}.py"
         script.write_text(
             "import hotrepl\n"
             f"server = hotrepl.start({start_args})\n"

@@ -134,6 +134,22 @@ class Client:
     def execute(self, code: str) -> "Execution":
         return self.finish(self.send("execute_request", {"code": code}))
 
+    def execute_answering(self, code: str, answers: list[str]) -> "Execution":
+        """Runs a cell that asks for input, answering each input request with the next of
+        `answers`; the input requests are among the messages returned."""
+        msg_id = self.send("execute_request", {"code": code})
+        answers = list(answers)
+        messages = []
+        while True:
+            msg = self.recv()
+            messages.append(msg)
+            kind = msg["header"]["msg_type"]
+            if kind == "input_request" and msg["parent_header"].get("msg_id") == msg_id:
+                assert answers, f"unexpected input request: {msg['content']}"
+                self.send("input_reply", {"value": answers.pop(0)})
+            if kind == "execute_reply" and msg["parent_header"].get("msg_id") == msg_id:
+                return Execution(messages)
+
     def finish(self, msg_id: str) -> "Execution":
         """What the cell sent as `msg_id` produces, up to its reply."""
         return Execution(self.recv_until("execute_reply", msg_id))
@@ -186,3 +202,12 @@ class Execution:
     def error(self) -> dict | None:
         errors = self.of_type("error")
         return errors[-1] if errors else None
+
+    @property
+    def error_text(self) -> str:
+        return "".join(self.error["traceback"]) if self.error else ""
+
+    @property
+    def page(self) -> str:
+        """The help text the cell showed (`obj?`): its reply's page payload."""
+        return "".join(p["data"]["text/plain"] for p in self.reply.get("payload", []) if p.get("source") == "page")

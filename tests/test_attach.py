@@ -266,6 +266,9 @@ def test_plain_line_mode_for_nc(make_host):
     assert nc.read_until("Question: ").endswith("Question: ")
     assert nc.run("forty-two") == ""
     assert nc.run("answer") == "'forty-two'\n"
+    # Magics and help work here too; help pages come back as text.
+    assert "Return the number of items in a container." in nc.run("len?")
+    assert nc.run("%tiem 1") == "UsageError: no magic %tiem; did you mean %time?\n"
 
 
 def test_uvloop_program(make_host):

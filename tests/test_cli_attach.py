@@ -453,3 +453,38 @@ def test_interactive_attach_when_the_program_exits(app, start_repl, env):
     assert app.proc.wait(timeout=5) == 0
     assert term.wait_exit() == 2
     term.wait_for(r"^hotrepl: the program closed the session")
+
+
+# -- magics in a live program ----------------------------------------------------------------
+
+
+def test_exec_runs_magics_and_shows_help(app, hotrepl):
+    help_page = hotrepl("exec", str(app.pid), "greeting?")
+    assert help_page.returncode == 0, help_page.stderr
+    assert help_page.stdout == "Type:       str\nLength:     5\nValue:      'hello'\n"
+    tasks = hotrepl("exec", str(app.pid), "%tasks")
+    assert re.search(r"^\d+\s+\S+\s+pending\s+tick\(\)\s+app0\.py:\d+ awaiting sleep\(\)", tasks.stdout, re.M), tasks.stdout
+    timed = hotrepl("exec", str(app.pid), "%time ticks > 0")
+    assert re.fullmatch(r"CPU time: .+\nWall time: .+\nTrue\n", timed.stdout), timed.stdout
+    wrong = hotrepl("exec", str(app.pid), "%tiem ticks")
+    assert wrong.returncode == 1
+    assert wrong.stderr == "UsageError: no magic %tiem; did you mean %time?\n"
+
+
+def test_debugging_in_an_attached_session(app, start_repl, env):
+    term = start_repl("attach", str(app.pid), env=env)
+    term.run("def failing(x):\n    local_value = x + 1\n    raise RuntimeError('inside')")
+    assert "RuntimeError: inside" in term.run("failing(41)")
+    term.type("%debug")
+    term.press("Enter")
+    term.wait_for(r"^\(Pdb\)$")
+    term.type("p local_value")
+    term.press("Enter")
+    term.wait_for(r"^42$")
+    term.type("q")
+    term.press("Enter")
+    term.wait_prompt()
+    assert term.run("ticks > 0") == "True"
+    term.press("C-d")
+    assert term.wait_exit() == 0
+    assert app.alive()

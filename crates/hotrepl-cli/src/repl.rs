@@ -52,6 +52,11 @@ pub fn run(session: &mut Session) -> Ended {
             .events
             .set_diverter(Some(print_above_prompt(&editor, above.clone())));
         session.events.clear_interrupt();
+        if let Some(text) = session.next_input.take() {
+            editor.reedline.run_edit_commands(&[reedline::EditCommand::InsertString(
+                text.trim_end_matches('\n').to_owned(),
+            )]);
+        }
         let signal = editor.reedline.read_line(&PythonPrompt);
         session.events.set_diverter(None);
         let rest = above.lock().unwrap_or_else(|e| e.into_inner()).take_rest();

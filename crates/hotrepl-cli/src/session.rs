@@ -22,6 +22,8 @@ pub struct Session {
     /// The kernel is our child in our process group: Ctrl-C reaches it as a signal from the
     /// terminal, so we must not also send an interrupt request.
     pub local: bool,
+    /// What a cell asked to put in the next input (`%load`), for the prompt to show.
+    pub next_input: Option<String>,
 }
 
 /// How a cell ended, seen from the client.
@@ -41,6 +43,7 @@ impl Session {
             events,
             renderer: Renderer::new(),
             local,
+            next_input: None,
         }
     }
 
@@ -71,6 +74,14 @@ impl Session {
             let ours = msg.parent_header.as_ref().is_some_and(|p| p.msg_id == request.msg_id);
             match &msg.content {
                 Content::ExecuteReply(reply) if ours => {
+                    for page in reply.pages() {
+                        self.renderer.finish_line();
+                        self.renderer.text(
+                            hotrepl_proto::StreamName::Stdout,
+                            &format!("{}\n", page.trim_end_matches('\n')),
+                        );
+                    }
+                    self.next_input = reply.next_input().map(str::to_owned);
                     return match reply.exit_code {
                         Some(code) => CellEnd::Exit(code),
                         None if reply.error.is_some() => CellEnd::Failed,

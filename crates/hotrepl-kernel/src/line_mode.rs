@@ -39,7 +39,14 @@ pub fn greeting(session: u64, program: &str) -> String {
 pub fn render(msg: &Message) -> String {
     match &msg.content {
         Content::Stream(s) => s.text.clone(),
-        Content::ExecuteReply(_) => PROMPT.to_owned(),
+        Content::ExecuteReply(reply) => {
+            let mut shown: String = reply
+                .pages()
+                .map(|page| format!("{}\n", page.trim_end_matches('\n')))
+                .collect();
+            shown.push_str(PROMPT);
+            shown
+        }
         Content::InputRequest(r) => r.prompt.clone(),
         other => other.shown_text().unwrap_or_default(),
     }

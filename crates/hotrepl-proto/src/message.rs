@@ -356,6 +356,25 @@ pub struct ExecuteReply {
     pub exit_code: Option<i32>,
 }
 
+impl ExecuteReply {
+    /// The help pages the cell asked to show (`obj?`): payloads with `source: page`.
+    pub fn pages(&self) -> impl Iterator<Item = &str> {
+        self.payload.iter().filter_map(|p| {
+            (p.get("source")?.as_str()? == "page")
+                .then(|| p.get("data")?.get("text/plain")?.as_str())
+                .flatten()
+        })
+    }
+
+    /// What the cell asked to put in the next input (`%load`): the `set_next_input` payload.
+    pub fn next_input(&self) -> Option<&str> {
+        self.payload
+            .iter()
+            .find(|p| p.get("source").and_then(Value::as_str) == Some("set_next_input"))
+            .and_then(|p| p.get("text")?.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecuteInput {
     pub code: String,

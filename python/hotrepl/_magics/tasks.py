@@ -114,7 +114,8 @@ def _describe_awaited(obj) -> str:
 
     if isinstance(obj, asyncio.Task):
         return f"task {number_of(obj)} {obj.get_name()!r}"
-    if isinstance(obj, asyncio.Future):
+    # Awaiting a future leaves its iterator (C) or its __await__ generator (Python) behind.
+    if isinstance(obj, asyncio.Future) or type(obj).__name__ == "FutureIter" or getattr(obj, "__name__", "") == "__await__":
         return "a future"
     name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     return f"{name}()"

@@ -85,9 +85,10 @@ AWAITING_RUN_BUDGET = 0.5
 
 
 def _timeit_awaits(line, cell=None):
-    _, statement = split_options(line, "", dict.fromkeys(TIMEIT_OPTIONS)) if cell is None else ({}, cell)
+    if cell is not None:
+        return awaits_code(cell)
     try:
-        return awaits_code(statement)
+        return awaits_code(split_options(line, "", TIMEIT_OPTIONS)[1])
     except UsageError:
         return False
 

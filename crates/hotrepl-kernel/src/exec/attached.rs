@@ -212,9 +212,7 @@ impl AttachedExecutor {
             self.plain(py, |py| run.run_plain(py))
         };
 
-        if let Some(conn) = &conn {
-            watcher::unwatch(conn);
-        }
+        // An abandoned cell's client was handed to a new worker (and no longer watched).
         if abandoned.load(Ordering::SeqCst) {
             return;
         }
@@ -222,9 +220,13 @@ impl AttachedExecutor {
             return;
         };
         let outcome = execute::outcome(py, result, running.interrupts > 0);
-        if execute::finish(py, session, &running.execution, outcome).is_some() {
-            // SystemExit ends this client's session, never the program.
-            if let Some(conn) = &conn {
+        // The watcher reads the client until the cell is reported: reporting may ask it for
+        // input (`%pdb`'s debugger).
+        let exited = execute::finish(py, session, &running.execution, outcome).is_some();
+        if let Some(conn) = &conn {
+            watcher::unwatch(conn);
+            if exited {
+                // SystemExit ends this client's session, never the program.
                 conn.end(py, CloseReason::Shutdown);
             }
         }

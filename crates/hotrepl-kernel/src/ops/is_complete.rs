@@ -90,23 +90,20 @@ fn check(py: Python<'_>, code: &str, reading: Reading) -> PyResult<IsCompleteRep
         Shape::Python => check_python(py, code, reading),
         Shape::Help { .. } => Ok(complete()),
         Shape::CellMagic { name, body, .. } => {
-            let Some(magic) = magics::find(py, MagicKind::Cell, &name)? else {
+            if magics::find(py, MagicKind::Cell, &name)?.is_none() {
                 // Unknown: run it now, so the user hears so at once.
                 return Ok(complete());
-            };
-            if body.trim().is_empty() {
+            }
+            // A cell magic's body is typed line by line and ends with an empty line (as at
+            // IPython's prompt); a Python body must also be whole by then.
+            let ends_with_empty_line = code.rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
+            if body.trim().is_empty() || !ends_with_empty_line {
                 return Ok(incomplete(String::new()));
             }
-            if magic.python_body {
-                return check_python(py, &body, reading);
+            match magics::find(py, MagicKind::Cell, &name)? {
+                Some(magic) if magic.python_body => check_python(py, &body, reading),
+                _ => Ok(complete()),
             }
-            // Any other body is text, which ends with an empty line.
-            let ends_with_empty_line = code.rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
-            Ok(if ends_with_empty_line {
-                complete()
-            } else {
-                incomplete(String::new())
-            })
         }
         Shape::Lines(sites) => {
             let last = code.split('\n').count() - 1;
