@@ -196,10 +196,11 @@ class HostFailed(Exception):
 
 
 class Host:
-    """bench/peers/host.py serving `server` (or "none"): an asyncio app ticking every 10 ms.
-    Its pid, the address its server listens on, and the longest gap between its ticks."""
+    """bench/peers/host.py serving `server` (or "none"): an asyncio app ticking every 10 ms,
+    run by `python` (another installation of hotrepl, for comparisons between builds). Its
+    pid, the address its server listens on, and the longest gap between its ticks."""
 
-    def __init__(self, server: str):
+    def __init__(self, server: str, python: str = sys.executable):
         self.server = server
         self.workdir = tempfile.mkdtemp(prefix="bench-host-")
         self.log_path = os.path.join(self.workdir, "host.log")
@@ -208,7 +209,7 @@ class Host:
         env = dict(os.environ, IPYTHONDIR=os.path.join(self.workdir, "ipython"), JUPYTER_RUNTIME_DIR=self.workdir)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, HOST, server, self.workdir, str(report_w)],
+                [python, HOST, server, self.workdir, str(report_w)],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, pass_fds=[report_w], env=env,
             )
         os.close(report_w)

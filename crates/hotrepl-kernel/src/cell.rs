@@ -65,54 +65,93 @@ pub struct Source<'a> {
 /// SyntaxError it is in plain Python. A SyntaxError comes back as the Err.
 pub fn compile(py: Python<'_>, source: &Source<'_>, future_flags: &mut i32, top_level_await: bool) -> PyResult<Cell> {
     let flags = *future_flags | if top_level_await { PYCF_ALLOW_TOP_LEVEL_AWAIT } else { 0 };
-    let cached = {
-        let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .iter()
-            .position(|c| c.flags == flags && c.column == source.column && c.source == source.python)
-            .map(|i| {
-                let entry = cache.remove(i);
-                let pieces = clone_pieces(py, &entry.pieces);
-                let defines_code = entry.defines_code;
-                cache.push(entry);
-                (pieces, defines_code)
-            })
-    };
-    if let Some((pieces, defines_code)) = cached {
-        let pieces = pieces
-            .into_iter()
-            .map(|p| {
-                Ok(Piece {
-                    code: renamed(p.code.bind(py), source.filename)?.unbind(),
-                    displays: p.displays,
+    let (pieces, defines_code) = match cached(py, source.python, flags, source.column) {
+        Some((pieces, defines_code)) => {
+            let pieces = pieces
+                .into_iter()
+                .map(|p| {
+                    Ok(Piece {
+                        code: renamed(p.code.bind(py), source.filename, defines_code)?.unbind(),
+                        displays: p.displays,
+                    })
                 })
-            })
-            .collect::<PyResult<Vec<_>>>()?;
-        if let Some(shown) = source.shown {
-            remember_source(py, source.filename, shown, defines_code)?;
+                .collect::<PyResult<Vec<_>>>()?;
+            (pieces, defines_code)
         }
-        return Ok(Cell { pieces });
-    }
-    let fresh = compile_fresh(py, source, flags, future_flags)?;
-    let defines_code = fresh.pieces.iter().any(|p| holds_code(p.code.bind(py)).unwrap_or(true));
+        None => {
+            register_deferred_sources(py)?;
+            let fresh = compile_fresh(py, source, flags, future_flags)?;
+            let defines_code = fresh.pieces.iter().any(|p| holds_code(p.code.bind(py)).unwrap_or(true));
+            keep(py, source, flags, *future_flags, &fresh.pieces, defines_code);
+            (fresh.pieces, defines_code)
+        }
+    };
     if let Some(shown) = source.shown {
         remember_source(py, source.filename, shown, defines_code)?;
     }
-    // A cell that changes the future flags compiles differently next time.
-    if (*future_flags | (flags & PYCF_ALLOW_TOP_LEVEL_AWAIT)) == flags {
-        let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() == CACHE_SIZE {
-            cache.remove(0);
-        }
-        cache.push(Compiled {
-            source: source.python.to_owned(),
-            flags,
-            column: source.column,
-            pieces: clone_pieces(py, &fresh.pieces),
-            defines_code,
-        });
+    Ok(Cell { pieces })
+}
+
+/// Whether `python` is a single expression, compiling it (and keeping it for its run) only
+/// if it is not compiled already. For line mode, which asks before every run.
+pub fn is_expression(py: Python<'_>, python: &str, future_flags: i32) -> bool {
+    let flags = future_flags | PYCF_ALLOW_TOP_LEVEL_AWAIT;
+    if let Some((pieces, _)) = cached(py, python, flags, 0) {
+        return (Cell { pieces }).is_expression();
     }
-    Ok(fresh)
+    let source = Source {
+        python,
+        shown: None,
+        filename: "<input>",
+        column: 0,
+    };
+    let mut after = future_flags;
+    match compile_fresh(py, &source, flags, &mut after) {
+        Ok(fresh) => {
+            let defines_code = fresh.pieces.iter().any(|p| holds_code(p.code.bind(py)).unwrap_or(true));
+            keep(py, &source, flags, after, &fresh.pieces, defines_code);
+            fresh.is_expression()
+        }
+        Err(_) => false,
+    }
+}
+
+/// The pieces of a cell compiled before, most recently used last.
+fn cached(py: Python<'_>, python: &str, flags: i32, column: usize) -> Option<(Vec<Piece>, bool)> {
+    let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    let i = cache
+        .iter()
+        .position(|c| c.flags == flags && c.column == column && c.source == python)?;
+    let entry = cache.remove(i);
+    let hit = (clone_pieces(py, &entry.pieces), entry.defines_code);
+    cache.push(entry);
+    Some(hit)
+}
+
+/// Keeps freshly compiled pieces for when the same source comes again (unless the cell
+/// changed the future flags: it compiles differently next time).
+fn keep(
+    py: Python<'_>,
+    source: &Source<'_>,
+    flags: i32,
+    future_flags_after: i32,
+    pieces: &[Piece],
+    defines_code: bool,
+) {
+    if (future_flags_after | (flags & PYCF_ALLOW_TOP_LEVEL_AWAIT)) != flags {
+        return;
+    }
+    let mut cache = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() == CACHE_SIZE {
+        cache.remove(0);
+    }
+    cache.push(Compiled {
+        source: source.python.to_owned(),
+        flags,
+        column: source.column,
+        pieces: clone_pieces(py, pieces),
+        defines_code,
+    });
 }
 
 fn clone_pieces(py: Python<'_>, pieces: &[Piece]) -> Vec<Piece> {
@@ -136,20 +175,20 @@ fn holds_code(code: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(false)
 }
 
-/// `code` under another file name, with the code objects it holds renamed too (their
-/// functions' tracebacks and `inspect` must find the new cell's source).
-fn renamed<'py>(code: &Bound<'py, PyAny>, filename: &str) -> PyResult<Bound<'py, PyAny>> {
+/// `code` under another file name, with the code objects it holds (if `holds_code`)
+/// renamed too: their functions' tracebacks and `inspect` must find the new cell's source.
+fn renamed<'py>(code: &Bound<'py, PyAny>, filename: &str, holds_code: bool) -> PyResult<Bound<'py, PyAny>> {
     let py = code.py();
-    let code_type = py_attr!(py, "types", "CodeType")?;
     let kwargs = PyDict::new(py);
-    kwargs.set_item("co_filename", filename)?;
-    let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
-    if consts.iter().any(|c| c.is_instance(code_type).unwrap_or(false)) {
+    kwargs.set_item(pyo3::intern!(py, "co_filename"), filename)?;
+    if holds_code {
+        let code_type = py_attr!(py, "types", "CodeType")?;
+        let consts = code.getattr("co_consts")?.cast_into::<PyTuple>()?;
         let renamed_consts = consts
             .iter()
             .map(|c| {
                 if c.is_instance(code_type)? {
-                    renamed(&c, filename)
+                    renamed(&c, filename, true)
                 } else {
                     Ok(c)
                 }
@@ -157,7 +196,7 @@ fn renamed<'py>(code: &Bound<'py, PyAny>, filename: &str) -> PyResult<Bound<'py,
             .collect::<PyResult<Vec<_>>>()?;
         kwargs.set_item("co_consts", PyTuple::new(py, renamed_consts)?)?;
     }
-    code.call_method("replace", (), Some(&kwargs))
+    code.call_method(pyo3::intern!(py, "replace"), (), Some(&kwargs))
 }
 
 impl Cell {
@@ -260,20 +299,52 @@ const SHORT_LIVED_SOURCES: usize = 1000;
 /// Names of such cells in linecache, oldest first.
 static SHORT_LIVED: Mutex<std::collections::VecDeque<String>> = Mutex::new(std::collections::VecDeque::new());
 
-/// Registers the source with linecache so tracebacks and `inspect` can show its lines.
-/// Before anything has imported linecache (which costs as much as starting a small
-/// interpreter) the source waits, and goes in as linecache is imported.
+/// Sources of cells that define nothing, not yet in linecache, oldest first (at most
+/// `SHORT_LIVED_SOURCES`). Such a cell's source is only ever shown in its own traceback or
+/// by a debugger stopped in it; registering it costs as much as running `1+1` again, and a
+/// program polled with `hotrepl exec` runs the same few cells over and over. So it waits
+/// here until a traceback is rendered, a debugger asks for input, or a cell has to be
+/// compiled afresh (which costs far more anyway).
+static DEFERRED: Mutex<std::collections::VecDeque<(String, String)>> = Mutex::new(std::collections::VecDeque::new());
+
+/// Registers the source with linecache so tracebacks and `inspect` can show its lines (a
+/// cell that defines nothing: later, see `DEFERRED`).
 fn remember_source(py: Python<'_>, filename: &str, source: &str, defines_code: bool) -> PyResult<()> {
-    let lines = PyList::empty(py);
-    for line in source.split_inclusive('\n') {
-        lines.append(line)?;
+    if defines_code {
+        return register_source(py, filename, source, true);
     }
-    if !source.ends_with('\n') && !source.is_empty() {
-        // linecache expects newline-terminated lines.
-        let n = lines.len();
-        let last: String = lines.get_item(n - 1)?.extract()?;
-        lines.set_item(n - 1, format!("{last}\n"))?;
+    let mut deferred = DEFERRED.lock().unwrap_or_else(|e| e.into_inner());
+    if deferred.len() == SHORT_LIVED_SOURCES {
+        deferred.pop_front();
     }
+    deferred.push_back((filename.to_owned(), source.to_owned()));
+    Ok(())
+}
+
+/// Puts the sources that wait in `DEFERRED` into linecache: before anything may look there
+/// for them.
+pub fn register_deferred_sources(py: Python<'_>) -> PyResult<()> {
+    let deferred = std::mem::take(&mut *DEFERRED.lock().unwrap_or_else(|e| e.into_inner()));
+    for (filename, source) in deferred {
+        register_source(py, &filename, &source, false)?;
+    }
+    Ok(())
+}
+
+/// Registers a source with linecache now; `keep` says for good (else among the last
+/// `SHORT_LIVED_SOURCES` only). Before anything has imported linecache (which costs as
+/// much as starting a small interpreter) the source waits, and goes in as linecache is
+/// imported.
+fn register_source(py: Python<'_>, filename: &str, source: &str, keep: bool) -> PyResult<()> {
+    // linecache expects newline-terminated lines.
+    let terminated;
+    let text = if source.ends_with('\n') || source.is_empty() {
+        source
+    } else {
+        terminated = format!("{source}\n");
+        &terminated
+    };
+    let lines = PyList::new(py, text.split_inclusive('\n'))?;
     let entry = PyTuple::new(
         py,
         [
@@ -288,7 +359,7 @@ fn remember_source(py: Python<'_>, filename: &str, source: &str, defines_code: b
         // Any that waited, had linecache been imported past the watch.
         register_waiting(py, cache)?;
         cache.set_item(filename, entry)?;
-        if !defines_code {
+        if !keep {
             forget_old_short_lived(cache, filename)?;
         }
         return Ok(());
@@ -326,7 +397,8 @@ fn forget_old_short_lived(cache: &Bound<'_, PyAny>, filename: &str) -> PyResult<
         }
     };
     if let Some(old) = expired {
-        cache.call_method1("pop", (old, cache.py().None()))?;
+        // Gone already if something cleared linecache meanwhile.
+        let _ = cache.del_item(old);
     }
     Ok(())
 }

@@ -92,6 +92,8 @@ impl SessionIo {
         if self.outbox.is_closed() {
             return Err(PyEOFError::new_err("the hotrepl client is gone"));
         }
+        // A debugger asking what to do next may want to show the cell it stopped in.
+        crate::cell::register_deferred_sources(py)?;
         let lock = py.import("_thread")?.call_method0("allocate_lock")?;
         unwind::call_method(&lock, "acquire", ())?;
         let pending = Arc::new(PendingInput {

@@ -139,6 +139,7 @@ pub fn error_content(py: Python<'_>, err: &PyErr) -> ErrorContent {
 }
 
 fn render(py: Python<'_>, err: &PyErr) -> PyResult<ErrorContent> {
+    crate::cell::register_deferred_sources(py)?;
     let value = err.value(py);
     // Before 3.12 the traceback travels beside the exception until it is caught in Python.
     if let Some(tb) = err.traceback(py) {

@@ -220,15 +220,27 @@ impl AttachedExecutor {
             return;
         };
         let outcome = execute::outcome(py, result, running.interrupts > 0);
-        // The watcher reads the client until the cell is reported: reporting may ask it for
-        // input (`%pdb`'s debugger).
+        // Reporting an error under `%pdb` opens the debugger, which asks the client for
+        // input: the watcher must go on reading it. Otherwise this thread takes the client
+        // back before the reply, so it reads the next request itself (a hop through the
+        // watcher's thread would add to every round trip).
+        let debugs = matches!(outcome, Outcome::Raised(_)) && session.pdb.load(Ordering::Relaxed);
+        if !debugs {
+            self.stop_watching(&conn);
+        }
         let exited = execute::finish(py, session, &running.execution, outcome).is_some();
-        if let Some(conn) = &conn {
+        if debugs {
+            self.stop_watching(&conn);
+        }
+        if let (true, Some(conn)) = (exited, &conn) {
+            // SystemExit ends this client's session, never the program.
+            conn.end(py, CloseReason::Shutdown);
+        }
+    }
+
+    fn stop_watching(&self, conn: &Option<Arc<Connection>>) {
+        if let Some(conn) = conn {
             watcher::unwatch(conn);
-            if exited {
-                // SystemExit ends this client's session, never the program.
-                conn.end(py, CloseReason::Shutdown);
-            }
         }
     }
 

@@ -67,17 +67,8 @@ pub fn reply(py: Python<'_>, request: &IsCompleteRequest) -> IsCompleteReply {
 pub fn console_wants_more(py: Python<'_>, code: &str, future_flags: i32) -> bool {
     // A lone expression is complete under any rule. Compiling it is also the first thing
     // running it does, and the compiled cell is kept for that run: one compile, not two.
-    if !code.contains('\n') {
-        let mut flags = future_flags;
-        let source = cell::Source {
-            python: code,
-            shown: None,
-            filename: "<input>",
-            column: 0,
-        };
-        if cell::compile(py, &source, &mut flags, true).is_ok_and(|c| c.is_expression()) {
-            return false;
-        }
+    if !code.contains('\n') && cell::is_expression(py, code, future_flags) {
+        return false;
     }
     check(py, code, Reading::Console).is_ok_and(|r| r.status == Completeness::Incomplete)
 }
