@@ -100,3 +100,36 @@ def test_tasks_threads_and_jobs_in_the_local_repl(repl):
     assert "Thread 'MainThread' (not daemon, main, this session)" in repl.run("%threads")
     repl.run("%bg import time; time.sleep(0.3); 'background'")
     assert repl.run("%fg") == "'background'"
+
+
+def test_namespace_files_and_settings_at_the_prompt(repl, tmp_path):
+    repl.run("kept = 1; also = 'two'")
+    assert repl.run("%who") == "also  kept"
+    assert re.search(r"^kept\s+int\s+1$", repl.run("%whos"), re.M)
+    repl.type("%reset")
+    repl.press("Enter")
+    repl.wait_for(r"Delete 2 name\(s\) from the namespace \(also, kept\)\? .*\[y/N\]$")
+    repl.type("y")
+    repl.press("Enter")
+    repl.wait_for(r"^Deleted 2 name\(s\)\.$")
+    assert "NameError" in repl.run("kept")
+    assert repl.run("%env HOTREPL_PROMPT_TEST=yes") == "env: HOTREPL_PROMPT_TEST=yes"
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nprint('args', sys.argv[1:])\nfrom_script = await __import__('asyncio').sleep(0, 'ok')\n")
+    assert repl.run(f"%run {script} a b") == "args ['a', 'b']"
+    assert repl.run("from_script") == "'ok'"
+    assert repl.run("%autoawait off") == "top-level await is off"
+    assert "SyntaxError" in repl.run("await __import__('asyncio').sleep(0)")
+    repl.run("%autoawait on")
+    repl.run("import hotrepl\n@hotrepl.magic\ndef twice(line):\n    return line * 2")
+    assert repl.run("%twice ab") == "'abab'"
+    assert repl.run("%pdb on") == "The debugger opens on uncaught exceptions: on"
+    repl.type("boom = 'value'; 1 / 0")
+    repl.press("Enter")
+    repl.wait_for(r"^\(Pdb\)$")
+    repl.type("p boom")
+    repl.press("Enter")
+    repl.wait_for(r"^'value'$")
+    repl.type("q")
+    repl.press("Enter")
+    repl.wait_prompt()

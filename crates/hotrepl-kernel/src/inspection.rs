@@ -363,9 +363,21 @@ struct CellClass {
 fn class_in_cells(py: Python<'_>, class: &Bound<'_, PyAny>) -> PyResult<Option<CellClass>> {
     let name: String = class.getattr("__name__")?.extract()?;
     let mut candidates: Vec<String> = Vec::new();
+    // Only functions (and static and class methods) have code: asking every attribute of a
+    // class with thousands of them for one would cost an exception each.
+    let function = py_attr!(py, "types", "FunctionType")?;
+    let wrappers = [py_attr!(py, "builtins", "staticmethod")?, py_attr!(py, "builtins", "classmethod")?];
     let members = class.getattr("__dict__")?;
     for value in members.call_method0("values")?.try_iter()? {
-        if let Some((file, _)) = code_location(&value?) {
+        let value = value?;
+        let function = if value.is_instance(function)? {
+            value
+        } else if wrappers.iter().any(|w| value.is_instance(w).unwrap_or(false)) {
+            value.getattr("__func__")?
+        } else {
+            continue;
+        };
+        if let Some((file, _)) = code_location(&function) {
             if file.starts_with("<cell ") && !candidates.contains(&file) {
                 candidates.push(file);
             }
