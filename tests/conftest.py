@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hosts import Host, asyncio_app
+import subprocess
+
+from hosts import Host, asyncio_app, dies_with_tests
+from protocol import Client, start_local_kernel
 from terminal import Repl
 
 def find_hotrepl() -> str:
@@ -89,3 +92,30 @@ def make_host(tmp_path):
     yield make
     for host in hosts:
         host.stop()
+
+
+@pytest.fixture(params=["local", "attached"])
+def where(request) -> str:
+    """Where a session runs: the local REPL's kernel, or a live asyncio program."""
+    return request.param
+
+
+@pytest.fixture
+def session(where, make_host) -> Client:
+    """A native-protocol client of the local REPL's kernel, or of a session in a live
+    asyncio program (its `host` attribute is the program)."""
+    if where == "local":
+        proc, sock = start_local_kernel(preexec_fn=dies_with_tests)
+        client = Client(sock)
+        yield client
+        sock.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    else:
+        host = make_host()
+        client = host.connect()
+        client.host = host
+        yield client
+        client.close()

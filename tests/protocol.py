@@ -97,13 +97,13 @@ class Client:
             raise ConnectionError("connection closed")
         self.buffer += data
 
-    def send(self, msg_type: str, content: dict) -> str:
+    def send(self, msg_type: str, content: dict, metadata: dict | None = None) -> str:
         self.counter += 1
         msg_id = f"{self.session}-{self.counter}"
         msg = {
             "header": {"msg_id": msg_id, "session": self.session, "username": "test", "date": "",
                        "msg_type": msg_type, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "content": content,
+            "parent_header": {}, "metadata": metadata or {}, "content": content,
         }
         self.sock.sendall(frame(json.dumps(msg).encode()))
         return msg_id
@@ -131,8 +131,8 @@ class Client:
         reply_type = reply_type or msg_type.replace("_request", "_reply")
         return self.recv_until(reply_type, msg_id)[-1]
 
-    def execute(self, code: str) -> "Execution":
-        return self.finish(self.send("execute_request", {"code": code}))
+    def execute(self, code: str, metadata: dict | None = None) -> "Execution":
+        return self.finish(self.send("execute_request", {"code": code}, metadata))
 
     def execute_answering(self, code: str, answers: list[str]) -> "Execution":
         """Runs a cell that asks for input, answering each input request with the next of
@@ -197,6 +197,12 @@ class Execution:
     def result(self) -> str | None:
         results = self.of_type("execute_result")
         return results[-1]["data"]["text/plain"] if results else None
+
+    @property
+    def bundle(self) -> dict | None:
+        """The MIME bundle of the cell's value."""
+        results = self.of_type("execute_result")
+        return results[-1]["data"] if results else None
 
     @property
     def error(self) -> dict | None:

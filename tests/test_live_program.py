@@ -5,13 +5,10 @@ real asyncio host process, and in the local REPL's kernel where it applies."""
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 
 import pytest
 
-from hosts import dies_with_tests
-from protocol import Client, start_local_kernel
 from waiting import wait_until
 
 # Named tasks stuck at known awaits, and a thread asleep at a known line.
@@ -146,23 +143,6 @@ def test_a_client_killed_in_breakpoint_leaves_the_program_running(busy):
     assert host.alive()
     # The debugger ended with the client, and so did the cell and its session's threads.
     wait_until(lambda: host.threads() == threads - 2, what="the debugged session's threads to end")
-
-
-@pytest.fixture(params=["local", "attached"])
-def session(request, make_host):
-    if request.param == "local":
-        proc, sock = start_local_kernel(preexec_fn=dies_with_tests)
-        yield Client(sock)
-        sock.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    else:
-        host = make_host()
-        client = host.connect()
-        client.host = host
-        yield client
 
 
 def test_background_jobs(session):

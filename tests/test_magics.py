@@ -6,40 +6,8 @@ the terminal: test_magics_terminal.py.)"""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import time
-
-import pytest
-
-from hosts import asyncio_app, dies_with_tests
-from protocol import Client, start_local_kernel
-
-
-@pytest.fixture(params=["local", "attached"])
-def where(request):
-    return request.param
-
-
-@pytest.fixture
-def session(where, make_host):
-    """A client of the local REPL's kernel, or of a session in a live asyncio program."""
-    if where == "local":
-        proc, sock = start_local_kernel(preexec_fn=dies_with_tests)
-        client = Client(sock)
-        yield client
-        sock.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    else:
-        host = make_host()
-        client = host.connect()
-        client.host = host
-        yield client
-        client.close()
 
 
 def test_help_describes_an_object(session):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from hotrepl._native import Server, UsageError, __version__, start, stop
+from hotrepl._native import Server, TryNext, UsageError, __version__, start, stop
 from hotrepl._native import embed_start as _embed_start
 
 # What `%magic` lines become (the input transformation calls these by these names).
@@ -18,16 +18,33 @@ from hotrepl._native import run_line_magic as _magic
 
 __all__ = [
     "Server",
+    "TryNext",
     "UsageError",
     "__version__",
     "cell_magic",
+    "clear_output",
+    "display",
     "embed",
     "embed_async",
+    "formatters",
+    "hooks",
     "host_print",
     "magic",
     "start",
     "stop",
+    "update_display",
 ]
+
+# Submodules loaded when first used (nothing of them costs `import hotrepl` or `start()`).
+_LAZY_MODULES = ("formatters", "hooks")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"hotrepl.{name}")
+    raise AttributeError(f"module 'hotrepl' has no attribute {name!r}")
 
 
 def _callers_namespace() -> tuple[dict, dict | None]:
@@ -105,3 +122,26 @@ def host_print(*values, sep=" ", end="\n", file=None, flush=False):
 
     stream = program_stream("stderr" if file == "stderr" else "stdout")
     print(*values, sep=sep, end=end, file=stream, flush=flush)
+
+
+def display(*objs, **options):
+    """Show objects in the session as outputs of their own, each in the richest forms it has
+    (HTML, images, ... and text): ``display(obj, display_id=True)`` returns a handle whose
+    ``update(obj)`` replaces it. See ``hotrepl._display.display`` for the options."""
+    from hotrepl._display import display as show
+
+    return show(*objs, **options)
+
+
+def update_display(obj, *, display_id, **options):
+    """Replace the output shown with ``display_id``."""
+    from hotrepl._display import update_display as update
+
+    update(obj, display_id=display_id, **options)
+
+
+def clear_output(wait=False):
+    """Clear the cell's output so far (``wait=True``: when the next output comes)."""
+    from hotrepl._display import clear_output as clear
+
+    clear(wait)

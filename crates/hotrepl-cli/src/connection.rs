@@ -158,7 +158,17 @@ impl Connection {
 
     /// Sends a request; returns its header (replies name it as their parent).
     pub fn send(&self, content: impl Into<Content>) -> io::Result<Header> {
-        let msg = self.headers.message(content.into(), None);
+        self.send_with_metadata(content, serde_json::Map::new())
+    }
+
+    /// Sends a request with metadata (what the kernel should know about this client).
+    pub fn send_with_metadata(
+        &self,
+        content: impl Into<Content>,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> io::Result<Header> {
+        let mut msg = self.headers.message(content.into(), None);
+        msg.metadata = metadata;
         self.write(&msg.to_frame())?;
         Ok(msg.header)
     }

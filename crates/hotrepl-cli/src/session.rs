@@ -48,7 +48,12 @@ impl Session {
     }
 
     pub fn run_cell(&mut self, code: &str) -> CellEnd {
-        let request = match self.conn.send(ExecuteRequest::new(code)) {
+        let mut metadata = serde_json::Map::new();
+        if let Some(width) = terminal_width() {
+            // Values are pretty printed to fit it.
+            metadata.insert("width".into(), width.into());
+        }
+        let request = match self.conn.send_with_metadata(ExecuteRequest::new(code), metadata) {
             Ok(header) => header,
             Err(e) => return CellEnd::Gone(e.to_string()),
         };
@@ -140,5 +145,14 @@ impl Session {
                 Woken::Event(_) | Woken::Readable => {}
             }
         }
+    }
+}
+
+/// The width of the terminal output goes to, if it is one.
+fn terminal_width() -> Option<u16> {
+    // SAFETY: TIOCGWINSZ fills a winsize struct we own; fd 1 is ours to query.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(1, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_col > 0).then_some(size.ws_col)
     }
 }

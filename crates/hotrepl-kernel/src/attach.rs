@@ -37,6 +37,7 @@ pub fn open(
     executor.set_connection(&conn);
     output::install(py)?;
     output::patch_getpass(py)?;
+    crate::display::adopt_display_libraries(py)?;
     executor.become_worker(py, &session)?;
     output::context_session_started();
     let writer = outbox.clone();

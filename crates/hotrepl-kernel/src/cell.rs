@@ -65,7 +65,14 @@ pub struct Source<'a> {
 /// SyntaxError it is in plain Python. A SyntaxError comes back as the Err.
 pub fn compile(py: Python<'_>, source: &Source<'_>, future_flags: &mut i32, top_level_await: bool) -> PyResult<Cell> {
     let flags = *future_flags | if top_level_await { PYCF_ALLOW_TOP_LEVEL_AWAIT } else { 0 };
-    let (pieces, defines_code) = match cached(py, source.python, flags, source.column) {
+    // `ast` hooks (macro expanders) may turn the same text into other code each time.
+    let transformed = crate::hooks::any() && !crate::hooks::at("ast").is_empty();
+    let earlier = if transformed {
+        None
+    } else {
+        cached(py, source.python, flags, source.column)
+    };
+    let (pieces, defines_code) = match earlier {
         Some((pieces, defines_code)) => {
             let pieces = pieces
                 .into_iter()
@@ -80,9 +87,11 @@ pub fn compile(py: Python<'_>, source: &Source<'_>, future_flags: &mut i32, top_
         }
         None => {
             register_deferred_sources(py)?;
-            let fresh = compile_fresh(py, source, flags, future_flags)?;
+            let fresh = compile_fresh(py, source, flags, future_flags, transformed)?;
             let defines_code = fresh.pieces.iter().any(|p| holds_code(p.code.bind(py)).unwrap_or(true));
-            keep(py, source, flags, *future_flags, &fresh.pieces, defines_code);
+            if !transformed {
+                keep(py, source, flags, *future_flags, &fresh.pieces, defines_code);
+            }
             (fresh.pieces, defines_code)
         }
     };
@@ -106,7 +115,7 @@ pub fn is_expression(py: Python<'_>, python: &str, future_flags: i32) -> bool {
         column: 0,
     };
     let mut after = future_flags;
-    match compile_fresh(py, &source, flags, &mut after) {
+    match compile_fresh(py, &source, flags, &mut after, false) {
         Ok(fresh) => {
             let defines_code = fresh.pieces.iter().any(|p| holds_code(p.code.bind(py)).unwrap_or(true));
             keep(py, &source, flags, after, &fresh.pieces, defines_code);
@@ -206,13 +215,20 @@ impl Cell {
     }
 }
 
-fn compile_fresh(py: Python<'_>, source: &Source<'_>, flags: i32, future_flags: &mut i32) -> PyResult<Cell> {
+/// Compiles a cell; with `transformed`, its syntax tree goes through the `ast` hooks first.
+fn compile_fresh(
+    py: Python<'_>,
+    source: &Source<'_>,
+    flags: i32,
+    future_flags: &mut i32,
+    transformed: bool,
+) -> PyResult<Cell> {
     let compile = py_attr!(py, "builtins", "compile")?;
     let filename = source.filename;
     let text = source.python;
     // Most cells typed at a prompt are one expression: then a single compile does, and
     // no syntax tree has to be built (that path costs twice as much).
-    if source.column == 0 {
+    if source.column == 0 && !transformed {
         if let Ok(code) = compile.call1((text, filename, "eval", flags, true)) {
             return Ok(Cell {
                 pieces: vec![Piece {
@@ -222,9 +238,13 @@ fn compile_fresh(py: Python<'_>, source: &Source<'_>, flags: i32, future_flags: 
             });
         }
     }
-    let tree = compile.call1((text, filename, "exec", flags | PYCF_ONLY_AST, true))?;
+    let mut tree = compile.call1((text, filename, "exec", flags | PYCF_ONLY_AST, true))?;
     if source.column > 0 {
         shift_first_line(py, &tree, source.column)?;
+    }
+    if transformed {
+        tree = crate::hooks::transform(py, "ast", tree)?;
+        py_attr!(py, "ast", "fix_missing_locations")?.call1((&tree,))?;
     }
     let body = tree.getattr("body")?.cast_into::<PyList>()?;
 

@@ -192,6 +192,7 @@ impl Connection {
                 }
             };
             self.session.executor.clone().close(py, &self.session, reason);
+            self.session.run_shutdown_hooks(py);
             Some(reason)
         });
         let reason = match served {

@@ -366,7 +366,10 @@ fn class_in_cells(py: Python<'_>, class: &Bound<'_, PyAny>) -> PyResult<Option<C
     // Only functions (and static and class methods) have code: asking every attribute of a
     // class with thousands of them for one would cost an exception each.
     let function = py_attr!(py, "types", "FunctionType")?;
-    let wrappers = [py_attr!(py, "builtins", "staticmethod")?, py_attr!(py, "builtins", "classmethod")?];
+    let wrappers = [
+        py_attr!(py, "builtins", "staticmethod")?,
+        py_attr!(py, "builtins", "classmethod")?,
+    ];
     let members = class.getattr("__dict__")?;
     for value in members.call_method0("values")?.try_iter()? {
         let value = value?;

@@ -7,8 +7,10 @@ mod attach;
 mod cell;
 mod connection;
 mod deadline;
+mod display;
 mod embed;
 mod exec;
+mod hooks;
 mod inspection;
 mod line_mode;
 mod local;
@@ -45,5 +47,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(session::session_cells, m)?)?;
     m.add_function(wrap_pyfunction!(threads::hotrepl_threads, m)?)?;
     magics::add_to_module(m)?;
+    hooks::add_to_module(m)?;
+    display::add_to_module(m)?;
     Ok(())
 }

@@ -77,7 +77,9 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     })?;
 
     install_sigint(py, &kernel)?;
+    crate::display::adopt_display_libraries(py)?;
     let code = kernel.run(py)?;
+    session.run_shutdown_hooks(py);
     if let Err(e) = kernel.shut_down_loop(py) {
         e.print(py);
     }

@@ -75,6 +75,12 @@ impl SessionIo {
         self.outbox.set_parent(parent);
     }
 
+    /// Sends a message (display data) as part of the running (or last) cell's output.
+    pub fn publish(&self, content: hotrepl_proto::Content) {
+        let parent = self.parent.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.outbox.send_content(content, parent.as_ref());
+    }
+
     pub fn write(&self, py: Python<'_>, name: StreamName, text: &str) {
         let own_thread = is_bound_to_this_thread(self);
         let may_wait = self.any_thread_waits || own_thread;

@@ -1,7 +1,7 @@
 //! A session: one client's view of the interpreter — its namespace, its execution counter,
 //! its I/O routing, and the executor that runs its cells.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hotrepl_proto::{ExecuteRequest, Header};
@@ -112,6 +112,12 @@ pub struct Session {
     pub pdb: AtomicBool,
     /// Called when the running cell is interrupted (for waits an exception cannot break).
     interrupt_hooks: Mutex<Vec<Py<PyAny>>>,
+    /// The width of the client's screen, for pretty printing (its requests say).
+    pub display_width: AtomicUsize,
+    /// How many items of a container a shown value lists.
+    pub display_max_items: AtomicUsize,
+    /// The `shutdown` hooks ran for this session.
+    shut_down: AtomicBool,
 }
 
 impl Session {
@@ -134,6 +140,9 @@ impl Session {
             autoawait: AtomicBool::new(true),
             pdb: AtomicBool::new(false),
             interrupt_hooks: Mutex::new(Vec::new()),
+            display_width: AtomicUsize::new(crate::display::Layout::DEFAULT.width),
+            display_max_items: AtomicUsize::new(crate::display::Layout::DEFAULT.max_items),
+            shut_down: AtomicBool::new(false),
         });
         session.io.belongs_to(&session);
         session
@@ -169,6 +178,13 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map(|e| e.clone_ref(py))
+    }
+
+    /// Runs the `shutdown` hooks as the session ends (once, whichever way it ends).
+    pub fn run_shutdown_hooks(&self, py: Python<'_>) {
+        if crate::hooks::any() && !self.shut_down.swap(true, Ordering::SeqCst) {
+            crate::hooks::run_all(py, "shutdown", &pyo3::types::PyTuple::empty(py));
+        }
     }
 
     pub fn add_interrupt_hook(&self, hook: Py<PyAny>) {

@@ -123,6 +123,11 @@ pub fn error_content(py: Python<'_>, err: &PyErr) -> ErrorContent {
             evalue: message,
         };
     }
+    if crate::hooks::any() {
+        if let Some(shown) = shown_by_hooks(py, err) {
+            return shown;
+        }
+    }
     match render(py, err) {
         Ok(content) => content,
         // Formatting itself failed (a broken __str__, say): still say what was raised.
@@ -136,6 +141,22 @@ pub fn error_content(py: Python<'_>, err: &PyErr) -> ErrorContent {
             traceback: vec![format!("{}\n", err)],
         },
     }
+}
+
+/// What an `exception` hook makes of the error, if one answers (with text).
+fn shown_by_hooks(py: Python<'_>, err: &PyErr) -> Option<ErrorContent> {
+    let args = pyo3::types::PyTuple::new(py, [err.value(py)]).ok()?;
+    let text: String = crate::hooks::first(py, "exception", &args)?.str().ok()?.to_string();
+    let text = if text.ends_with('\n') {
+        text
+    } else {
+        format!("{text}\n")
+    };
+    Some(ErrorContent {
+        ename: err.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(),
+        evalue: err.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
+        traceback: vec![text],
+    })
 }
 
 fn render(py: Python<'_>, err: &PyErr) -> PyResult<ErrorContent> {

@@ -230,6 +230,7 @@ contents! {
     ExecuteInput = "execute_input" => ExecuteInput,
     ExecuteResult = "execute_result" => ExecuteResult,
     DisplayData = "display_data" => DisplayData,
+    UpdateDisplayData = "update_display_data" => UpdateDisplayData,
     Stream = "stream" => Stream,
     Error = "error" => ErrorContent,
     Status = "status" => Status,
@@ -269,6 +270,7 @@ impl Content {
         match self {
             Content::ExecuteResult(r) => plain(&r.data),
             Content::DisplayData(d) => plain(&d.data),
+            Content::UpdateDisplayData(d) => plain(&d.data),
             Content::Error(e) => Some(e.text()),
             Content::KernelInfoReply(info) => Some(info.banner.clone()),
             Content::ProtocolError(p) => Some(format!("hotrepl: {}\n", p.reason)),
@@ -391,6 +393,16 @@ pub struct ExecuteResult {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DisplayData {
+    pub data: MimeBundle,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub transient: Map<String, Value>,
+}
+
+/// A new form for an output shown earlier with `display_id` (its `transient` names it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateDisplayData {
     pub data: MimeBundle,
     #[serde(default)]
     pub metadata: Map<String, Value>,

@@ -92,10 +92,11 @@ from hotrepl._magics import (  # noqa: E402 - each registers its magics on impor
     debugging,
     files,
     jobs,
+    macros,
     namespace,
     shell,
     tasks,
     timing,
 )
 
-__all__ = ["core", "debugging", "files", "jobs", "namespace", "shell", "tasks", "timing"]
+__all__ = ["core", "debugging", "files", "jobs", "macros", "namespace", "shell", "tasks", "timing"]

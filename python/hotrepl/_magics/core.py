@@ -78,3 +78,23 @@ def autoawait(ctx, line):
     elif choice:
         raise UsageError("usage: %autoawait [on|off]")
     print(f"top-level await is {'on' if ctx.autoawait else 'off'}")
+
+
+@builtin("hooks")
+def hooks(ctx, line):
+    """List the hooks registered in this process: %hooks
+
+    Point, name, priority, and for formatters the type and MIME type, in the order each
+    point asks them (see help(hotrepl.hooks))."""
+    from hotrepl._native import list_hooks
+
+    registered = list_hooks()
+    if not registered:
+        print("No hooks registered (hotrepl.hooks.register and hotrepl.formatters.register add them).")
+        return
+    rows = [("POINT", "NAME", "PRIORITY", "FOR")]
+    for point, name, priority, for_type, mime in registered:
+        target = f"{for_type} as {mime}" if for_type else (mime if point == "display" else "")
+        rows.append((point, name, str(priority), target))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))

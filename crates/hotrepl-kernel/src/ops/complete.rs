@@ -19,7 +19,20 @@ use crate::session::Session;
 pub fn reply(py: Python<'_>, session: &Session, request: &CompleteRequest) -> CompleteReply {
     let before: String = request.code.chars().take(request.cursor_pos).collect();
     let line = before.rsplit('\n').next().unwrap_or("");
-    let (word_len, matches) = complete_line(py, session, line).unwrap_or((0, Vec::new()));
+    let (mut word_len, mut matches) = complete_line(py, session, line).unwrap_or((0, Vec::new()));
+    if crate::hooks::any() {
+        let offered = from_hooks(py, line);
+        if !offered.is_empty() {
+            if matches.is_empty() {
+                word_len = line.chars().rev().take_while(|c| is_identifier_char(*c)).count();
+            }
+            for m in offered {
+                if !matches.contains(&m) {
+                    matches.push(m);
+                }
+            }
+        }
+    }
     CompleteReply {
         status: ReplyStatus::Ok,
         matches,
@@ -68,6 +81,21 @@ fn complete_line(py: Python<'_>, session: &Session, line: &str) -> PyResult<(usi
         }
     };
     Ok((prefix.chars().count(), filter(candidates, prefix)))
+}
+
+/// What the `completion` hooks offer for the line before the cursor: each returns matches
+/// for the word there (they join hotrepl's own).
+fn from_hooks(py: Python<'_>, line: &str) -> Vec<String> {
+    let mut offered = Vec::new();
+    let Ok(args) = pyo3::types::PyTuple::new(py, [line]) else {
+        return offered;
+    };
+    for hook in crate::hooks::at("completion") {
+        if let crate::hooks::Answer::Value(found) = hook.ask(py, &args) {
+            offered.extend(found.extract::<Vec<String>>().unwrap_or_default());
+        }
+    }
+    offered
 }
 
 /// Completion on a `%magic` or `!command` line (also after `x = `), if the line is one.

@@ -13,9 +13,11 @@ use std::sync::Arc;
 use hotrepl_proto::{ErrorContent, ExecuteReply, ExecuteRequest, ExecuteResult, Header, ReplyStatus};
 use pyo3::exceptions::PySystemExit;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use serde_json::{Map, Value};
 
 use crate::cell::{self, CellRun};
+use crate::hooks;
 use crate::magics::{self, UsageError};
 use crate::session::Session;
 use crate::traceback;
@@ -30,6 +32,8 @@ pub struct Execution {
     pub header: Header,
     pub count: u64,
     silent: bool,
+    /// The cell's source, kept for `post_cell` hooks when there are any.
+    source_for_hooks: Option<String>,
 }
 
 /// How a cell ended.
@@ -73,23 +77,31 @@ pub fn begin(
     } else {
         session.next_execution_count()
     };
+    let hooked = hooks::any();
     let execution = Execution {
         header,
         count,
         silent: request.silent,
+        source_for_hooks: hooked.then(|| request.code.clone()),
     };
     session.io.set_parent(Some(&execution.header));
     // Whatever a magic run outside any cell left there is not this cell's.
     session.take_payloads();
+    let typed = hooks::transform_input(py, &request.code);
+    if hooked {
+        if let Ok(args) = PyTuple::new(py, [typed.as_ref()]) {
+            hooks::run_all(py, "pre_cell", &args);
+        }
+    }
     let filename = session.cell_name((!request.silent).then_some(count));
-    let python = transform::python_source(&request.code, &|kind, name, args, body| {
+    let python = transform::python_source(&typed, &|kind, name, args, body| {
         magics::call_awaits(py, kind, name, args, body)
     });
     let compiled = {
         let mut flags = session.future_flags().lock().unwrap_or_else(|e| e.into_inner());
         let source = cell::Source {
             python: &python,
-            shown: Some(&request.code),
+            shown: Some(&typed),
             filename: &filename,
             column: 0,
         };
@@ -119,6 +131,9 @@ pub fn begin(
 /// Reports how the cell ended and replies. Returns the exit code if the cell raised
 /// SystemExit (the caller decides what exiting means for its session).
 pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome: Outcome) -> Option<i32> {
+    if let Some(source) = &execution.source_for_hooks {
+        run_post_cell_hooks(py, source, &outcome);
+    }
     let outbox = session.io.outbox();
     let parent = Some(&execution.header);
     let mut exit_code = None;
@@ -186,6 +201,19 @@ fn reply_for(
     }
 }
 
+/// `post_cell(source, value_or_error)` hooks, with the value (None if there was none) or
+/// the exception the cell raised.
+fn run_post_cell_hooks(py: Python<'_>, source: &str, outcome: &Outcome) {
+    let ended = match outcome {
+        Outcome::Value(Some(value)) => value.clone_ref(py).into_bound(py),
+        Outcome::Raised(err) => err.value(py).clone().into_any(),
+        Outcome::Value(None) | Outcome::Interrupted | Outcome::Abandoned => py.None().into_bound(py),
+    };
+    if let Ok(args) = PyTuple::new(py, [pyo3::types::PyString::new(py, source).into_any(), ended]) {
+        hooks::run_all(py, "post_cell", &args);
+    }
+}
+
 /// `%pdb on`: the debugger opens on the cell's exception, in the session, before the reply.
 fn debug_post_mortem(py: Python<'_>, err: &PyErr) {
     let opened = py
@@ -196,24 +224,22 @@ fn debug_post_mortem(py: Python<'_>, err: &PyErr) {
     }
 }
 
-/// Shows a value as the standard REPL does (its repr) and keeps it in `_`. A failing
+/// Shows a value (its MIME bundle, see [`crate::display`]) and keeps it in `_`. A failing
 /// `__repr__` becomes the cell's error.
 fn display(py: Python<'_>, session: &Session, execution: &Execution, value: Py<PyAny>) -> Option<ErrorContent> {
     let value = value.into_bound(py);
-    let text = match value.repr() {
-        Ok(r) => r.to_string(),
+    let (data, metadata) = match crate::display::value_bundle(py, session, &value) {
+        Ok(bundle) => bundle,
         Err(err) => return Some(traceback::error_content(py, &err)),
     };
     if let Err(err) = session.namespace(py).set_item("_", &value) {
         return Some(traceback::error_content(py, &err));
     }
-    let mut data = Map::new();
-    data.insert("text/plain".into(), Value::String(text));
     session.io.outbox().queue_content(
         ExecuteResult {
             execution_count: execution.count,
             data,
-            metadata: Map::new(),
+            metadata,
         },
         Some(&execution.header),
     );

@@ -45,7 +45,15 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, msg: Message) -> Next {
     let outbox = session.io.outbox();
     let parent = Some(&msg.header);
     match msg.content {
-        Content::ExecuteRequest(request) => execute::handle(py, session, msg.header.clone(), request),
+        Content::ExecuteRequest(request) => {
+            // The client says how wide its screen is, for pretty printing.
+            if let Some(width) = msg.metadata.get("width").and_then(serde_json::Value::as_u64) {
+                session
+                    .display_width
+                    .store((width as usize).clamp(20, 1000), std::sync::atomic::Ordering::Relaxed);
+            }
+            execute::handle(py, session, msg.header.clone(), request)
+        }
         Content::IsCompleteRequest(request) => outbox.send_content(is_complete::reply(py, &request), parent),
         Content::CompleteRequest(request) => outbox.send_content(complete::reply(py, session, &request), parent),
         Content::InspectRequest(request) => outbox.send_content(inspect::reply(py, session, &request), parent),
