@@ -12,7 +12,7 @@ import sys
 from hotrepl._native import Server, __version__, start, stop
 from hotrepl._native import embed_start as _embed_start
 
-__all__ = ["Server", "__version__", "embed", "embed_async", "start", "stop"]
+__all__ = ["Server", "__version__", "embed", "embed_async", "reload", "start", "stop"]
 
 
 def _callers_namespace() -> tuple[dict, dict | None]:
@@ -49,3 +49,24 @@ async def embed_async() -> None:
     loop = asyncio.get_running_loop()
     repl = _embed_start(*_callers_namespace(), loop)
     await loop.run_in_executor(None, repl.wait)
+
+
+def reload(module, *more, remove_deleted=True):
+    """Patch edited modules into the running program, in place, and say what changed.
+
+    Each module (a module or its name) is read from its file again and compared with what is
+    loaded, definition by definition. Changed functions keep their identity and get the new
+    code, defaults, annotations and docstring, so every reference to them (``from m import
+    f`` copies, bound methods, callbacks, wrappers) runs the new code; classes keep theirs
+    and get their new members; top-level statements that did not change are not run again,
+    so the module's state is kept; names whose definitions were deleted are removed (unless
+    ``remove_deleted=False``).
+
+    Returns a report: printed, one line of what changed, then what could not be patched and
+    why (code running in a frame or a suspended coroutine, an Enum's members, a class's
+    bases or ``__slots__``, a dataclass's fields); ``report.ok`` says whether everything was
+    patched. A SyntaxError, or an error in new top-level code, is raised and changes nothing.
+    """
+    from hotrepl import _patch
+
+    return _patch.reload((module, *more), remove_deleted=remove_deleted)

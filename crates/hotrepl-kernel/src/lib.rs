@@ -13,6 +13,7 @@ mod local;
 mod ops;
 mod outbox;
 mod output;
+mod patch;
 mod pycache;
 mod reader;
 mod server;
@@ -20,6 +21,7 @@ mod session;
 mod threads;
 mod traceback;
 mod unwind;
+mod watch;
 
 use pyo3::prelude::*;
 
@@ -36,5 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embed::Embedded>()?;
     m.add_class::<output::OutputStream>()?;
     m.add_class::<output::InputStream>()?;
+    m.add_function(wrap_pyfunction!(patch::apply_patch, m)?)?;
+    m.add_class::<watch::FileWatcher>()?;
     Ok(())
 }
