@@ -112,7 +112,7 @@ class ModuleChanges:
             words = []
             if counts["updated"]:
                 words.append(_plural(counts["updated"], "method") + " updated")
-            for what in ("added", "removed", "replaced"):
+            for what in ("added", "replaced", "removed"):
                 if counts[what]:
                     words.append(f"{counts[what]} {what}" if words else _plural(counts[what], "member") + f" {what}")
             if counts["attributes"]:
@@ -1183,18 +1183,19 @@ class _Plan:
                 continue
             changed = self._fingerprint(old) != self._fingerprint(new)
             definition = self.definitions.get(new)
-            signature_changed = False
+            patched = signature_changed = False
             for function in self.live.functions[old]:
                 if changed or _lines(old) != _lines(new):
                     if function.__code__.co_freevars != new.co_freevars:
                         self.incompatible[function] = (qualname, old.co_freevars, new.co_freevars)
                         continue
                     self.ops.append(("set_attr", function, "__code__", new))
+                    patched = True
                 if definition is not None:
                     signature_changed |= self._update_definition(function, definition)
             if changed:
                 self.changed_codes.add(old)
-            if (changed or signature_changed) and qualname not in updated:
+            if ((changed and patched) or signature_changed) and qualname not in updated:
                 updated.add(qualname)
                 self._note_updated(qualname)
 
@@ -1226,9 +1227,10 @@ class _Plan:
             grouped[qualname].append((old, new))
         for qualname, items in grouped.items():
             old, new = items[0]
+            made = "1 function made from it before keeps" if len(items) == 1 else f"{len(items)} functions made from it before keep"
             self._not_patched(f"{self.name}.{qualname}",
-                              f"{_plural(len(items), 'live function object')} keep the old code: the variables it "
-                              f"closes over changed ({', '.join(old) or 'none'} -> {', '.join(new) or 'none'})")
+                              f"the variables it closes over changed ({', '.join(old) or 'none'} -> "
+                              f"{', '.join(new) or 'none'}); {made} the old code")
 
     # -- classes
 

@@ -72,9 +72,10 @@ impl FileWatcher {
 
     /// The directories watched, sorted.
     #[getter]
-    fn directories(&self) -> Vec<PathBuf> {
+    fn directories(&self) -> Vec<String> {
         let watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
-        watched.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect()
+        let sorted: BTreeSet<String> = watched.iter().map(|d| d.to_string_lossy().into_owned()).collect();
+        sorted.into_iter().collect()
     }
 
     /// Stops watching for good; the callback is not called again.
