@@ -24,6 +24,7 @@ from __future__ import annotations
 import __future__
 import ast
 import collections
+import contextlib
 import copy
 import dataclasses
 import dis
@@ -41,7 +42,7 @@ import sys
 import sysconfig
 import threading
 import types
-from typing import Any, Callable, Iterable, NamedTuple, NoReturn
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, NoReturn
 
 from hotrepl import _native
 
@@ -66,6 +67,9 @@ _lock = threading.RLock()
 _baselines: dict[str, _Baseline | str] = {}
 # By module name: the file's (mtime_ns, size) when it was loaded or last patched, as known.
 _stamps: dict[str, tuple[int, int] | None] = {}
+# By file: what the last reload compiled each top-level statement to, by the statement's
+# place and text: a statement that did not change is not compiled again.
+_compiled: dict[str, dict[tuple, types.CodeType]] = {}
 _autoreload = False
 _watcher: Any = None
 # Modules watched although they are not the program's own (asked for by name).
@@ -186,20 +190,21 @@ def reload(modules: Iterable[types.ModuleType | str], *, remove_deleted: bool = 
         sources = {module.__name__: _source_file(module) for module in resolved}
         live = _scan({file for file in sources.values() if file})
         results, plans = [], []
-        for module in resolved:
-            file = sources[module.__name__]
-            if file is None:
-                changes = ModuleChanges(module.__name__)
-                changes.not_patched.append(NotPatched(module.__name__, _why_no_source(module)))
-                results.append(changes)
-                continue
-            plan = _Plan(module, file, live[file], remove_deleted, _baseline_of(module.__name__, file))
-            try:
-                plan.build()
-            except BaseException as error:
-                _raise_unchanged(error, module.__name__, file)
-            plans.append(plan)
-            results.append(plan.changes)
+        with _program_objects_set_aside():
+            for module in resolved:
+                file = sources[module.__name__]
+                if file is None:
+                    changes = ModuleChanges(module.__name__)
+                    changes.not_patched.append(NotPatched(module.__name__, _why_no_source(module)))
+                    results.append(changes)
+                    continue
+                plan = _Plan(module, file, live[file], remove_deleted, _baseline_of(module.__name__, file))
+                try:
+                    plan.build()
+                except BaseException as error:
+                    _raise_unchanged(error, module.__name__, file)
+                plans.append(plan)
+                results.append(plan.changes)
         operations = [op for plan in plans for op in plan.ops]
         applied, seconds = _native.apply_patch(operations) if operations else (None, 0.0)
         for plan in plans:
@@ -369,6 +374,23 @@ def _why_no_source(module: types.ModuleType) -> str:
     if not file.endswith(".py"):
         return f"no Python source ({os.path.basename(file)})"
     return f"its file {file} is gone"
+
+
+@contextlib.contextmanager
+def _program_objects_set_aside() -> Iterator[None]:
+    """Planning allocates a lot (syntax trees, code objects), which sets off the garbage
+    collector, and its full passes walk every object of the program with the GIL held: tens
+    of milliseconds in which the program's loop stands still. Meanwhile the program's objects
+    are set aside (gc.freeze), so those passes only see what planning made; they go back
+    after. Not if the program froze objects itself: unfreezing would undo that."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _raise_unchanged(error: BaseException, module: str, file: str) -> NoReturn:
@@ -547,30 +569,41 @@ def _may_start_statement(line: str) -> bool:
     return word not in _CONTINUATION_WORDS
 
 
+# Lines parsed at a time (at least): a parse of this many lines holds the GIL for about a
+# millisecond.
+_PARSE_LINES = 100
+
+
 def _parse_statements(source: str, file: str) -> list[ast.stmt]:
-    """The module's top-level statements, parsed a few at a time: a single parse of a large
-    file holds the GIL for tens of milliseconds, during which the program's threads and its
-    event loop wait; parsed in pieces, they get it back in between. A piece cut inside a
-    statement (a string or brackets spanning lines) fails to parse and is widened."""
+    """The module's top-level statements, parsed a piece at a time: a single parse of a
+    large file holds the GIL for tens of milliseconds, during which the program's threads
+    and its event loop wait; parsed in pieces, they get it back in between. A piece ends
+    where a top-level statement may start; one cut inside a statement (a string or brackets
+    spanning lines) fails to parse and is widened."""
     lines = source.splitlines(keepends=True)
     starts = [i for i, line in enumerate(lines) if _may_start_statement(line)] + [len(lines)]
+    # Where pieces may end: starts at least _PARSE_LINES apart, and the end of the file.
+    ends = [0]
+    for start in starts:
+        if start - ends[-1] >= _PARSE_LINES or start == len(lines):
+            ends.append(start)
     statements: list[ast.stmt] = []
     first = 0
-    while first < len(starts) - 1:
+    while first < len(ends) - 1:
         width = 1
         while True:
-            end = min(first + width, len(starts) - 1)
+            last = min(first + width, len(ends) - 1)
             # Leading newlines keep the line numbers the file's.
-            text = "\n" * starts[first] + "".join(lines[starts[first]:starts[end]])
+            text = "\n" * ends[first] + "".join(lines[ends[first]:ends[last]])
             try:
                 tree = ast.parse(text, file)
             except SyntaxError:
-                if end == len(starts) - 1:
+                if last == len(ends) - 1:
                     raise
                 width *= 2
                 continue
             statements.extend(tree.body)
-            first = end
+            first = last
             break
     return statements
 
@@ -595,6 +628,16 @@ def _imported_names(statements: list[ast.stmt]) -> set[str]:
         elif not isinstance(node, _SCOPES):
             todo.extend(ast.iter_child_nodes(node))
     return names
+
+
+def _never_run_imports(names: Iterable[str]) -> ast.If | None:
+    """`if False: import a, b`: what the compiler needs to see of a module's imports, at the
+    top of a statement compiled on its own (placed on line 1; it makes no code)."""
+    if not names:
+        return None
+    where = {"lineno": 1, "col_offset": 0, "end_lineno": 1, "end_col_offset": 0}
+    imports = ast.Import(names=[ast.alias(name=n, **where) for n in names], **where)
+    return ast.If(test=ast.Constant(value=False, **where), body=[imports], orelse=[], **where)
 
 
 def _is_future_import(statement: ast.stmt) -> bool:
@@ -956,7 +999,8 @@ class _Plan:
         # Where new top-level code binds names: moved into the module when the patch applies.
         self.scratch: dict[str, Any] = {}
         self.flags = 0
-        self.imports: set[str] = set()  # module globals that import statements bind
+        self.imported_names: tuple[str, ...] = ()  # module globals that import statements bind
+        self.imported: ast.If | None = None  # `if False: import ...` of those
         self.new_codes: dict[types.CodeType, str] = {}  # every function code of the new source
         self.definitions: dict[types.CodeType, types.FunctionType] = {}  # new code -> function made of it
         self.old_for_new: dict[types.CodeType, types.CodeType] = {}
@@ -969,14 +1013,18 @@ class _Plan:
         self.fingerprints: dict[types.CodeType, tuple] = {}
         self.stamp: tuple[int, int] | None = None
         self.new_baseline: _Baseline | None = None
+        self.compiled_before = _compiled.get(file, {})
+        self.compiled: dict[tuple, types.CodeType] = {}
 
     def build(self) -> None:
         source, self.stamp = _read(self.file)
         statements = _parse_statements(source, self.file)
         self.flags = _future_flags(statements)
-        self.imports = _imported_names(statements)
+        self.imported_names = tuple(sorted(_imported_names(statements)))
+        self.imported = _never_run_imports(self.imported_names)
         self.new_baseline = _Baseline(statements)
-        compiled = [self._compile(_as_planned(s)) for s in statements]
+        lines = source.splitlines(keepends=True)
+        compiled = [self._compile_planned(s, lines) for s in statements]
         for code in compiled:
             _code_tree(code, self.new_codes)
         self._pair_codes()
@@ -1002,6 +1050,7 @@ class _Plan:
     def after_apply(self) -> None:
         """Once the patch is in: remember this source, and say what still runs old code."""
         _baselines[self.name] = self.new_baseline
+        _compiled[self.file] = self.compiled
         _stamps[self.name] = self.stamp
         linecache.checkcache(self.file)
         for cache in self.caches:
@@ -1010,16 +1059,24 @@ class _Plan:
 
     # -- statements
 
+    def _compile_planned(self, statement: ast.stmt, lines: list[str]) -> types.CodeType:
+        """_compile(_as_planned(statement)), or what the last reload made of the same text
+        in the same place."""
+        first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", ())])
+        text = "".join(lines[first - 1:statement.end_lineno])
+        key = (first, statement.col_offset, text, self.flags, self.imported_names)
+        code = self.compiled_before.get(key)
+        if code is None:
+            code = self._compile(_as_planned(statement))
+        self.compiled[key] = code
+        return code
+
     def _compile(self, statement: ast.stmt) -> types.CodeType:
         """Compiles one top-level statement as it compiles within its module. Since 3.11 the
         compiler looks at which module globals come from imports (`module.f()` is then an
         attribute load, not a method call), so those names are imported in a block that
         never runs."""
-        body = [statement]
-        if self.imports:
-            imports = ast.Import(names=[ast.alias(name=n) for n in sorted(self.imports)])
-            never = ast.If(test=ast.Constant(value=False), body=[imports], orelse=[])
-            body.insert(0, ast.fix_missing_locations(ast.copy_location(never, statement)))
+        body = [self.imported, statement] if self.imported is not None else [statement]
         return compile(ast.Module(body=body, type_ignores=[]), self.file, "exec", flags=self.flags, dont_inherit=True)
 
     def _eval(self, node: ast.expr) -> Any:
