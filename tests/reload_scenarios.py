@@ -118,12 +118,13 @@ def call_greet(name):
     return greet(name)
 '''
 
-# The program: imports handlers in several ways, keeps references of every kind, and calls
-# into it from a ticker on its event loop. `slow_job` stays suspended inside handlers.
+# The program: imports handlers in several ways, keeps references of every kind (checks use
+# those, not handlers.NAME, which a fresh module would also answer), and calls into it from
+# a ticker on its event loop. `slow_job` stays suspended inside handlers.
 APP = '''
 import asyncio
 import handlers
-from handlers import greet
+from handlers import compute, describe, greet
 import other
 
 h = handlers.Handler()
@@ -162,8 +163,8 @@ SCENARIOS: list[tuple[str, str]] = [
     ("`from handlers import greet` copy in another module", "other.call_greet('x') == 'hello x v2'"),
     ("callback stored in a list", "callbacks[0]() == 'tick v2'"),
     ("bound method stored before the reload", "bound(1) == 'handle v2 1'"),
-    ("singledispatch registration", "handlers.describe(1) == 'int v2'"),
-    ("functools.wraps-decorated function", "handlers.compute(1) == 102"),
+    ("singledispatch function held since before", "describe(1) == 'int v2'"),
+    ("functools.wraps-decorated function held since before", "compute(1) == 102"),
     ("subclass instance", "sub.handle(1) == 'handle v2 1'"),
     ("property and classmethod", "h.label == 'label v2' and handlers.Handler.make() == 'make v2 Handler'"),
     ("Enum member keeps its identity", "red is handlers.Color.RED and red.describe() == 'RED v2'"),

@@ -41,6 +41,7 @@ import site
 import sys
 import sysconfig
 import threading
+import time
 import types
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, NoReturn
 
@@ -574,6 +575,19 @@ def _may_start_statement(line: str) -> bool:
 _PARSE_LINES = 100
 
 
+_last_turn = 0.0  # when planning last let the program's threads run
+
+
+def _let_others_run() -> None:
+    """Hands the GIL to the program's threads if planning has held it for a millisecond.
+    Left to itself, a thread waiting for the GIL gets it only after the switch interval
+    (5 ms), so the program's event loop would stall that long, again and again."""
+    global _last_turn
+    if time.perf_counter() - _last_turn >= 0.001:
+        time.sleep(0)
+        _last_turn = time.perf_counter()
+
+
 def _parse_statements(source: str, file: str) -> list[ast.stmt]:
     """The module's top-level statements, parsed a piece at a time: a single parse of a
     large file holds the GIL for tens of milliseconds, during which the program's threads
@@ -595,6 +609,7 @@ def _parse_statements(source: str, file: str) -> list[ast.stmt]:
             last = min(first + width, len(ends) - 1)
             # Leading newlines keep the line numbers the file's.
             text = "\n" * ends[first] + "".join(lines[ends[first]:ends[last]])
+            _let_others_run()
             try:
                 tree = ast.parse(text, file)
             except SyntaxError:
@@ -1067,6 +1082,7 @@ class _Plan:
         key = (first, statement.col_offset, text, self.flags, self.imported_names)
         code = self.compiled_before.get(key)
         if code is None:
+            _let_others_run()
             code = self._compile(_as_planned(statement))
         self.compiled[key] = code
         return code
@@ -1084,6 +1100,7 @@ class _Plan:
         return eval(code, self.ns, collections.ChainMap({}, self.scratch))
 
     def _statement(self, statement: ast.stmt, code: types.CodeType) -> None:
+        _let_others_run()
         self.bound |= _bound_names(statement)
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self._function(statement, code)
