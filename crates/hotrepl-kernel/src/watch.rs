@@ -120,7 +120,10 @@ fn deliver_bursts(received: Receiver<notify::Result<notify::Event>>, callback: P
             }
         }
         if !burst.is_empty() && open {
-            let paths: Vec<PathBuf> = std::mem::take(&mut burst).into_iter().collect();
+            let paths: Vec<String> = std::mem::take(&mut burst)
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
             threads::with_python(|py| {
                 if let Err(e) = callback.call1(py, (paths,)) {
                     e.write_unraisable(py, Some(callback.bind(py)));
