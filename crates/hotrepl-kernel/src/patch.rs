@@ -214,7 +214,13 @@ impl Job {
                     }
                     JobState::Waiting(_) => match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
                         Some(left) if left.is_zero() => return None,
-                        Some(left) => state = self.finished.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0,
+                        Some(left) => {
+                            state = self
+                                .finished
+                                .wait_timeout(state, left)
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0
+                        }
                         None => state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner()),
                     },
                     // Being applied right now: it finishes in moments.

@@ -101,7 +101,12 @@ fn deliver_bursts(received: Receiver<notify::Result<notify::Event>>, callback: P
     let collect = |event: notify::Result<notify::Event>, burst: &mut BTreeSet<PathBuf>| {
         if let Ok(event) = event {
             if is_save(&event.kind) {
-                burst.extend(event.paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "py")));
+                burst.extend(
+                    event
+                        .paths
+                        .into_iter()
+                        .filter(|p| p.extension().is_some_and(|e| e == "py")),
+                );
             }
         }
     };

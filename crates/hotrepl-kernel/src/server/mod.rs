@@ -215,7 +215,10 @@ pub fn start(
     SERVERS.lock().unwrap_or_else(|e| e.into_inner()).push(shared.clone());
     if let Some(watch) = watch.filter(|w| w.is_truthy().unwrap_or(false)) {
         // Imported only when asked for: the planner is not part of starting.
-        if let Err(e) = py.import("hotrepl._patch").and_then(|p| p.call_method1("watch", (watch,))) {
+        if let Err(e) = py
+            .import("hotrepl._patch")
+            .and_then(|p| p.call_method1("watch", (watch,)))
+        {
             shared.stop(py);
             return Err(e);
         }
