@@ -13,11 +13,12 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHES = ["startup", "local_roundtrip", "attach_roundtrip", "attach_throughput", "attach_idle", "attach_startup", "pipeline", "magics"]
+BENCHES = ["startup", "local_roundtrip", "attach_roundtrip", "attach_throughput", "attach_idle", "attach_startup",
+           "pipeline", "magics", "reload"]
 # What the benchmarks compare hotrepl with (pip name, import name), installed in this venv
 # when missing.
 PEERS = [("ipython", "IPython"), ("manhole", "manhole"), ("aioconsole", "aioconsole"), ("unpythonic", "unpythonic"),
-         ("ipykernel", "ipykernel"), ("jupyter_client", "jupyter_client")]
+         ("ipykernel", "ipykernel"), ("jupyter_client", "jupyter_client"), ("jurigged", "jurigged")]
 
 
 def ensure_peers() -> None:

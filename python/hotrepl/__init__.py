@@ -30,6 +30,7 @@ __all__ = [
     "hooks",
     "host_print",
     "magic",
+    "reload",
     "start",
     "stop",
     "update_display",
@@ -145,3 +146,22 @@ def clear_output(wait=False):
     from hotrepl._display import clear_output as clear
 
     clear(wait)
+def reload(module, *more, remove_deleted=True):
+    """Patch edited modules into the running program, in place, and say what changed.
+
+    Each module (a module or its name) is read from its file again and compared with what is
+    loaded, definition by definition. Changed functions keep their identity and get the new
+    code, defaults, annotations and docstring, so every reference to them (``from m import
+    f`` copies, bound methods, callbacks, wrappers) runs the new code; classes keep theirs
+    and get their new members; top-level statements that did not change are not run again,
+    so the module's state is kept; names whose definitions were deleted are removed (unless
+    ``remove_deleted=False``).
+
+    Returns a report: printed, one line of what changed, then what could not be patched and
+    why (code running in a frame or a suspended coroutine, an Enum's members, a class's
+    bases or ``__slots__``, a dataclass's fields); ``report.ok`` says whether everything was
+    patched. A SyntaxError, or an error in new top-level code, is raised and changes nothing.
+    """
+    from hotrepl import _patch
+
+    return _patch.reload((module, *more), remove_deleted=remove_deleted)

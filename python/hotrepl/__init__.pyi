@@ -1,10 +1,12 @@
-from typing import Any, Callable, Literal, Optional, TypeVar, overload
+from types import ModuleType
+from typing import Any, Callable, Literal, Optional, TypeVar, Union, overload
 
 from hotrepl._native import Server as Server
 from hotrepl._native import UsageError as UsageError
 from hotrepl._native import __version__ as __version__
 from hotrepl._native import start as start
 from hotrepl._native import stop as stop
+from hotrepl._patch import ReloadReport
 
 def embed() -> None: ...
 async def embed_async() -> None: ...
@@ -26,3 +28,6 @@ def host_print(
     file: Optional[Literal["stdout", "stderr"]] = None,
     flush: bool = False,
 ) -> None: ...
+def reload(
+    module: Union[ModuleType, str], *more: Union[ModuleType, str], remove_deleted: bool = True
+) -> ReloadReport: ...

@@ -2,7 +2,7 @@
 
 import asyncio
 from os import PathLike
-from typing import Any, Callable, Dict, List, Literal, MutableMapping, Optional, TextIO, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Literal, MutableMapping, Optional, TextIO, Tuple, Union
 
 __version__: str
 
@@ -27,13 +27,16 @@ def start(
     path: Optional[Union[str, PathLike[str]]] = None,
     tcp: Optional[Tuple[str, int]] = None,
     token: Optional[str] = None,
+    watch: Union[bool, Iterable[str]] = False,
 ) -> Server:
     """Serve this process to ``hotrepl attach``, in background threads; returns at once.
 
     namespace: the globals sessions run in (default: ``__main__``'s). loop: the event loop
     cells that ``await`` run on. path: the Unix socket (default: in
     ``$XDG_RUNTIME_DIR/hotrepl/``). tcp: ``(host, port)`` to serve TCP instead, always with
-    a token (``token=`` or generated: ``server.token``).
+    a token (``token=`` or generated: ``server.token``). watch: patch the program's own
+    modules whenever their files are saved (True), also the modules named (an iterable of
+    names, which may be in site-packages).
     """
 class Embedded:
     """A running embedded REPL (the ``hotrepl`` client on this terminal)."""
@@ -130,3 +133,22 @@ def program_stream(name: Literal["stdout", "stderr"]) -> TextIO:
     """The program's own ``sys.stdout`` or ``sys.stderr``, not a session's."""
 def session_cells() -> List[str]: ...
 def hotrepl_threads() -> Dict[int, Tuple[int, str]]: ...
+def apply_patch(operations: Iterable[tuple]) -> Tuple[str, float]:
+    """Carry out a hot patch's prepared operations as one step (hotrepl._patch plans them):
+    ``("set_attr", obj, name, value)``, ``("set_class_attr", cls, name, value)``,
+    ``("del_class_attr", cls, name)``, ``("set_item", dict, key, value)``, ``("del_item", dict,
+    key)``. All or none: a failure undoes the ones before it. Returns where it ran ("loop":
+    between two steps of the program's event loop; "here"; "busy": the loop did not get to it
+    within a second) and how long the operations took, in seconds."""
+
+class FileWatcher:
+    """Watches directories (not recursively) for saved ``.py`` files, from OS file events."""
+
+    def __init__(self, callback: Callable[[List[str]], None]) -> None:
+        """``callback(paths)`` runs on a thread of the watcher's, once per burst of events."""
+    def watch(self, directories: Iterable[Union[str, PathLike[str]]]) -> None:
+        """Add these directories (those already watched, or gone, are skipped)."""
+    @property
+    def directories(self) -> List[str]: ...
+    def stop(self) -> None:
+        """Stop for good; the callback is not called again."""

@@ -13,6 +13,7 @@ mod kernel;
 mod ps;
 mod python;
 mod records;
+mod reload;
 mod render;
 mod repl;
 mod run;
@@ -71,6 +72,23 @@ enum Command {
     },
     /// List this user's processes that can be attached to (only a header if none).
     Ps,
+    /// Patch edited modules into a live program, in place, and print what changed.
+    ///
+    /// Exit status: 0 everything was patched, 1 something could not be (the report says
+    /// what) or the new source raised (nothing changed), 2 no connection (or refused).
+    Reload {
+        /// A pid, a socket path, tcp://HOST:PORT, or fd:N (a connected Unix socket).
+        target: Target,
+        /// The modules to reload, by name (as imported in the program).
+        #[arg(required = true)]
+        modules: Vec<String>,
+        /// Keep names whose definitions were deleted from the file.
+        #[arg(long)]
+        keep_deleted: bool,
+        /// The token of a TCP server (else $HOTREPL_TOKEN, else its discovery record).
+        #[arg(long)]
+        token: Option<String>,
+    },
     /// Run a script like `python SCRIPT ARGS...`, with hotrepl.start() called first.
     Run {
         script: PathBuf,
@@ -88,6 +106,12 @@ fn main() -> ExitCode {
         Some(Command::Attach { target, token }) => attach::run(&target, token),
         Some(Command::Exec { target, code, token }) => exec::run(&target, &code, token),
         Some(Command::Ps) => ps::run().map(|()| 0),
+        Some(Command::Reload {
+            target,
+            modules,
+            keep_deleted,
+            token,
+        }) => reload::run(&target, &modules, keep_deleted, token),
         Some(Command::Run { script, args }) => Err(run::run(python, &script, &args)),
     };
     let status = status.unwrap_or_else(|message| {

@@ -18,6 +18,7 @@ mod magics;
 mod ops;
 mod outbox;
 mod output;
+mod patch;
 mod pycache;
 mod reader;
 mod server;
@@ -26,6 +27,7 @@ mod threads;
 mod traceback;
 mod transform;
 mod unwind;
+mod watch;
 
 use pyo3::prelude::*;
 
@@ -49,5 +51,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     magics::add_to_module(m)?;
     hooks::add_to_module(m)?;
     display::add_to_module(m)?;
+    m.add_function(wrap_pyfunction!(patch::apply_patch, m)?)?;
+    m.add_class::<watch::FileWatcher>()?;
     Ok(())
 }

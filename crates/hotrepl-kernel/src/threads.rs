@@ -88,11 +88,19 @@ pub fn hotrepl_threads() -> std::collections::HashMap<u64, (i64, String)> {
 }
 
 fn block_async_signals() {
+    // SAFETY: a plain libc call on a locally owned set.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &async_signals(), std::ptr::null_mut());
+    }
+}
+
+/// Every signal but the faults, which must still reach their default handlers (core dumps,
+/// Python's faulthandler).
+fn async_signals() -> libc::sigset_t {
     // SAFETY: plain libc calls on a locally owned sigset_t.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
-        // Faults must still reach their default handlers (core dumps, Python's faulthandler).
         for sig in [
             libc::SIGSEGV,
             libc::SIGBUS,
@@ -103,8 +111,19 @@ fn block_async_signals() {
         ] {
             libc::sigdelset(&mut set, sig);
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
     }
+}
+
+/// Runs `f` with asynchronous signals blocked in the calling thread, then restores its mask:
+/// threads that `f` starts (a library's own I/O thread) keep them blocked for good.
+pub fn with_async_signals_blocked<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain libc calls on locally owned sets.
+    let mut before: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &async_signals(), &mut before) };
+    let result = f();
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut()) };
+    result
 }
 
 /// Set when the interpreter is about to finalize: our threads must not take the GIL again.

@@ -94,9 +94,10 @@ from hotrepl._magics import (  # noqa: E402 - each registers its magics on impor
     jobs,
     macros,
     namespace,
+    patching,
     shell,
     tasks,
     timing,
 )
 
-__all__ = ["core", "debugging", "files", "jobs", "macros", "namespace", "shell", "tasks", "timing"]
+__all__ = ["core", "debugging", "files", "jobs", "macros", "namespace", "patching", "shell", "tasks", "timing"]

@@ -84,7 +84,7 @@ fn is_usable(l: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(l.call_method0("is_running")?.is_truthy()? && !l.call_method0("is_closed")?.is_truthy()?)
 }
 
-fn running_loop_here(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
+pub fn running_loop_here(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
     // Without asyncio imported, no loop can be running.
     if !arrival::imported(py, "asyncio") {
         return Ok(None);
@@ -95,7 +95,7 @@ fn running_loop_here(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
 
 /// The running loop of the main thread: among running loops, the one whose thread is the
 /// main thread (or, for loops that do not say, the only one).
-fn main_thread_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
+pub fn main_thread_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
     if !arrival::imported(py, "asyncio") {
         return Ok(None);
     }

@@ -130,11 +130,13 @@ impl Server {
 /// tcp: `(host, port)` to listen on TCP instead (port 0 picks one). Always with a token:
 ///     `token=` or a generated one (`server.token`); a non-loopback host without a token is
 ///     refused.
+/// watch: patch the program's own modules whenever their files are saved (True), also the
+///     modules named (an iterable of names); see `hotrepl._patch.watch`.
 ///
 /// Only the same user (or root) may attach to the Unix socket. `HOTREPL_DISABLE=1` in the
 /// environment makes this a no-op. Servers stop at exit, or with `stop()`.
 #[pyfunction]
-#[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None))]
+#[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None, watch=None))]
 pub fn start(
     py: Python<'_>,
     namespace: Option<Bound<'_, PyDict>>,
@@ -142,6 +144,7 @@ pub fn start(
     path: Option<PathBuf>,
     tcp: Option<(String, u16)>,
     token: Option<String>,
+    watch: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Server> {
     if std::env::var_os("HOTREPL_DISABLE").is_some_and(|v| !v.is_empty() && v != "0") {
         return Ok(Server { shared: None });
@@ -208,6 +211,16 @@ pub fn start(
     threads::spawn_io("hotrepl-accept", move || accepting.accept_loop())
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the accept thread: {e}")))?;
     SERVERS.lock().unwrap_or_else(|e| e.into_inner()).push(shared.clone());
+    if let Some(watch) = watch.filter(|w| w.is_truthy().unwrap_or(false)) {
+        // Imported only when asked for: the planner is not part of starting.
+        if let Err(e) = py
+            .import("hotrepl._patch")
+            .and_then(|p| p.call_method1("watch", (watch,)))
+        {
+            shared.stop(py);
+            return Err(e);
+        }
+    }
     Ok(Server { shared: Some(shared) })
 }
 
@@ -554,6 +567,17 @@ fn log_event(py: Python<'_>, level: &str, message: &str) {
     if let Err(e) = logged {
         e.print(py);
     }
+}
+
+/// The program's running event loop: the one the servers' awaiting cells use, else (no
+/// server running) the main thread's.
+pub(crate) fn program_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
+    let servers: Vec<Arc<Shared>> = SERVERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut running = servers.iter().filter(|s| !s.stopped.load(Ordering::SeqCst)).peekable();
+    if running.peek().is_none() {
+        return crate::exec::host_loop::main_thread_loop(py);
+    }
+    Ok(running.find_map(|s| s.loops.current(py).ok().flatten()))
 }
 
 /// Stop every server started in this process (also runs at exit).
