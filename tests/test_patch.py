@@ -55,7 +55,7 @@ def test_every_reference_runs_the_new_code_and_state_is_kept(app, tmp_path):
     ]
     # Applied in one step between two steps of the program's loop (the cell ran in the
     # session's own thread).
-    assert client.execute("(report.ok, report.applied)").result == "(False, 'loop')"
+    assert client.execute("(_.ok, _.applied)").result == "(False, 'loop')"
     app.wait_for_output("TICKER hello tick v2 tick v2")
     checks = parse_checks(client.execute(check_cell()).stdout)
     assert checks == {label: True for label, _ in SCENARIOS}
