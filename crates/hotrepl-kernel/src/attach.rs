@@ -4,44 +4,37 @@
 
 use std::sync::Arc;
 
-use hotrepl_proto::HeaderSource;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use crate::connection::{Connection, Requests};
 use crate::exec::attached::AttachedExecutor;
 use crate::exec::host_loop::LoopSource;
-use crate::outbox::{Encoding, Outbox};
+use crate::outbox::Sink;
 use crate::output::{self, SessionIo};
 use crate::session::{Namespace, Session};
 use crate::threads;
-use hotrepl_proto::socket::Socket;
 
-#[allow(clippy::too_many_arguments)]
 pub fn open(
     py: Python<'_>,
-    write_half: Socket,
+    sink: Arc<dyn Sink>,
     requests: Requests,
-    encoding: Encoding,
-    headers: Arc<HeaderSource>,
     namespace: Namespace,
     loops: Arc<LoopSource>,
     number: u64,
     label: String,
 ) -> PyResult<Arc<Connection>> {
-    let outbox = Outbox::new(write_half, headers, encoding);
-    let io = SessionIo::new(outbox.clone(), false);
+    let io = SessionIo::new(sink.clone(), false);
     let executor = AttachedExecutor::new(loops);
     let session = Session::new(io, namespace, executor.clone(), Some(number));
     let conn = Connection::new(session.clone(), requests, label);
-    executor.set_connection(&conn);
+    executor.set_inbound(conn.clone());
     output::install(py)?;
     output::patch_getpass(py)?;
     crate::display::adopt_display_libraries(py)?;
     executor.become_worker(py, &session)?;
     output::context_session_started();
-    let writer = outbox.clone();
-    threads::spawn_io("hotrepl-writer", move || writer.run_writer())
+    threads::spawn_io("hotrepl-writer", move || sink.run_writer())
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the session's writer: {e}")))?;
     Ok(conn)
 }

@@ -3,22 +3,25 @@
 //!
 //! Between cells the session's own thread reads requests, blocking. While a cell runs on
 //! that thread, the process-wide [watcher](crate::exec::watcher) reads whatever arrives
-//! (an interrupt, an input reply, a completion request) through the same reader.
+//! (an interrupt, an input reply, a completion request) through the same reader. The
+//! executor only knows the connection as the session's [`Inbound`] side.
 
 use std::io::Read;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use hotrepl_proto::handshake::{check_compatible, parse_preamble, preamble, PREAMBLE_LEN};
 use hotrepl_proto::{FrameError, HeaderSource, InputCancel, Message, ProtocolError, PROTOCOL_VERSION};
 use pyo3::prelude::*;
 
+use crate::exec::watcher;
 use crate::line_mode::LineReader;
 use crate::ops::{self, Next};
 use crate::reader::RequestReader;
-use crate::session::{CloseReason, Session};
+use crate::session::{CloseReason, Inbound, Session};
 use crate::threads;
+use crate::transport::{Origin, Request, To};
 use hotrepl_proto::socket::Socket;
 
 /// Reads the client's preamble (its first `PREAMBLE_LEN` bytes) and answers with ours.
@@ -45,7 +48,7 @@ pub enum Requests {
 
 /// What reading produced.
 pub enum Incoming {
-    Message(Message),
+    Request(Request),
     /// The client sent something that is not a message; it is told why and let go.
     Invalid(String),
     End,
@@ -100,7 +103,10 @@ fn ended_by(error: FrameError) -> Incoming {
 
 fn decode(bytes: &[u8]) -> Incoming {
     match Message::from_json(bytes) {
-        Ok(msg) => Incoming::Message(msg),
+        Ok(msg) => Incoming::Request(Request {
+            msg,
+            origin: Origin::Stream,
+        }),
         Err(e) => Incoming::Invalid(e.to_string()),
     }
 }
@@ -109,6 +115,7 @@ fn decode(bytes: &[u8]) -> Incoming {
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 pub struct Connection {
+    me: Weak<Connection>,
     pub session: Arc<Session>,
     /// Who and where, for the log.
     label: String,
@@ -122,7 +129,8 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(session: Arc<Session>, requests: Requests, label: String) -> Arc<Connection> {
-        Arc::new(Connection {
+        Arc::new_cyclic(|me| Connection {
+            me: me.clone(),
             session,
             label,
             fd: requests.fd(),
@@ -139,11 +147,11 @@ impl Connection {
     /// In a forked child: closes the inherited sockets so the parent's client sees only the
     /// parent. The objects are leaked, not dropped, so nothing closes those numbers twice.
     pub fn forget_after_fork(&self) {
-        // SAFETY: closing fds inherited from the parent; nothing in the child uses them.
+        // SAFETY: closing an fd inherited from the parent; nothing in the child uses it.
         unsafe {
             libc::close(self.fd);
-            libc::close(self.session.io.outbox().fd());
         }
+        self.session.io.sink().forget_after_fork();
     }
 
     fn lock_requests(&self) -> MutexGuard<'_, Requests> {
@@ -172,18 +180,18 @@ impl Connection {
     /// The thread stays attached to the interpreter (one thread state for its whole life)
     /// and lets go of the GIL only while it waits for the client.
     pub fn serve(self: &Arc<Self>) -> Option<CloseReason> {
-        let outbox = self.session.io.outbox().clone();
+        let sink = self.session.io.sink().clone();
         let served = threads::with_python(|py| {
             let reason = loop {
                 if let Some(reason) = self.ended() {
                     break reason;
                 }
                 let incoming = threads::without_python(py, || self.next_python_request());
-                let msg = match incoming {
-                    Ok(msg) => msg,
+                let request = match incoming {
+                    Ok(request) => request,
                     Err(reason) => break reason,
                 };
-                let next = ops::dispatch(py, &self.session, msg);
+                let next = ops::dispatch(py, &self.session, request);
                 if !self.session.executor.serves_on_this_thread() {
                     return None;
                 }
@@ -200,23 +208,29 @@ impl Connection {
             Some(None) => return None,
             None => CloseReason::ClientGone,
         };
-        outbox.flush();
+        sink.flush();
         if reason != CloseReason::Shutdown {
-            outbox.close();
+            sink.close();
         }
         Some(reason)
     }
 
+    /// Serves the client on the calling thread (a session's worker), then lets the
+    /// session go (see [`finish_session`]).
+    pub fn serve_and_finish(self: &Arc<Self>) {
+        finish_session(self, self.serve());
+    }
+
     /// Reads requests, answering those that need no interpreter, until one does (or the
     /// connection ends, or the client sends something that is not a message).
-    fn next_python_request(&self) -> Result<Message, CloseReason> {
+    fn next_python_request(&self) -> Result<Request, CloseReason> {
         let mut requests = self.lock_requests();
         loop {
             match requests.read_blocking(&self.session) {
-                Incoming::Message(msg) => match ops::dispatch_plain(&self.session, msg) {
+                Incoming::Request(request) => match ops::dispatch_plain(&self.session, request) {
                     Ok(Next::Continue) => continue,
                     Ok(Next::Close) => return Err(CloseReason::Shutdown),
-                    Err(msg) => return Ok(msg),
+                    Err(request) => return Ok(request),
                 },
                 Incoming::Invalid(reason) => {
                     self.refuse(&reason);
@@ -229,7 +243,9 @@ impl Connection {
 
     fn refuse(&self, reason: &str) {
         let reason = format!("{reason}; closing the connection");
-        self.session.io.outbox().send_content(ProtocolError { reason }, None);
+        let sink = self.session.io.sink();
+        let msg = sink.headers().message(ProtocolError { reason }.into(), None);
+        sink.send(&msg, To::Reply(&Origin::Stream));
     }
 
     /// The watcher's part, while a cell runs: handles whatever has arrived. Returns false
@@ -243,8 +259,8 @@ impl Connection {
         };
         for item in incoming {
             match item {
-                Incoming::Message(msg) => {
-                    let next = ops::dispatch(py, &self.session, msg);
+                Incoming::Request(request) => {
+                    let next = ops::dispatch(py, &self.session, request);
                     if next == Next::Close {
                         self.end(py, CloseReason::Shutdown);
                         return false;
@@ -263,4 +279,45 @@ impl Connection {
         }
         true
     }
+}
+
+impl Inbound for Connection {
+    fn cell_started(&self) {
+        if let Some(me) = self.me.upgrade() {
+            // Unwatched, the connection is still read between cells; a cell just cannot be
+            // interrupted from the client then.
+            let _ = watcher::watch(&me);
+        }
+    }
+
+    fn cell_ended(&self) {
+        watcher::unwatch(self);
+    }
+
+    fn has_ended(&self) -> bool {
+        self.ended().is_some()
+    }
+
+    fn end(&self, py: Python<'_>, reason: CloseReason) {
+        Connection::end(self, py, reason);
+    }
+
+    fn serve_here(&self) {
+        if let Some(me) = self.me.upgrade() {
+            me.serve_and_finish();
+        }
+    }
+}
+
+/// After a session's thread stops serving: logs the end and lets the session go. A thread
+/// that stopped because its stuck cell was abandoned (None) leaves quietly.
+pub fn finish_session(conn: &Arc<Connection>, reason: Option<CloseReason>) {
+    let Some(reason) = reason else { return };
+    conn.session.io.sink().close();
+    crate::output::context_session_ended();
+    let why = match reason {
+        CloseReason::Shutdown => "ended by the client",
+        CloseReason::ClientGone => "closed",
+    };
+    threads::with_python(|py| crate::server::log_event(py, "info", &format!("{} {why}", conn.label())));
 }

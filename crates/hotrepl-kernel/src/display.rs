@@ -76,7 +76,7 @@ pub fn publish_display(
     transient: Bound<'_, PyDict>,
     update: bool,
 ) -> PyResult<bool> {
-    let Some(session) = output::current_session(py) else {
+    let Some((io, cell)) = output::current_output(py) else {
         return Ok(false);
     };
     let (data, metadata, transient) = (
@@ -99,7 +99,7 @@ pub fn publish_display(
         }
         .into()
     };
-    session.io.publish(content);
+    io.publish(cell.as_ref(), content);
     Ok(true)
 }
 
@@ -107,9 +107,9 @@ pub fn publish_display(
 #[pyfunction]
 #[pyo3(signature = (wait=false))]
 pub fn publish_clear_output(py: Python<'_>, wait: bool) -> bool {
-    match output::current_session(py) {
-        Some(session) => {
-            session.io.publish(ClearOutput { wait }.into());
+    match output::current_output(py) {
+        Some((io, cell)) => {
+            io.publish(cell.as_ref(), ClearOutput { wait }.into());
             true
         }
         None => false,

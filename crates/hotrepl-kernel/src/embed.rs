@@ -24,7 +24,7 @@ use crate::attach;
 use crate::connection::{self, Requests};
 use crate::exec::host_loop::LoopSource;
 use crate::ops::kernel_info;
-use crate::outbox::Encoding;
+use crate::outbox::{Encoding, Outbox, StreamWire};
 use crate::reader::RequestReader;
 use crate::session::Namespace;
 use crate::threads;
@@ -111,18 +111,9 @@ fn serve(mut socket: Socket, namespace: Namespace, loops: Arc<LoopSource>) {
         let requests = Requests::Frames(RequestReader::new(read_half));
         let number = crate::session::next_session_number();
         let label = format!("the embedded REPL (session {number})");
-        match attach::open(
-            py,
-            write_half,
-            requests,
-            Encoding::Frames,
-            headers,
-            namespace,
-            loops,
-            number,
-            label,
-        ) {
-            Ok(conn) => crate::server::finish_session(&conn, conn.serve()),
+        let outbox = Outbox::new(StreamWire::new(write_half, Encoding::Frames), headers);
+        match attach::open(py, outbox, requests, namespace, loops, number, label) {
+            Ok(conn) => conn.serve_and_finish(),
             Err(e) => e.print(py),
         }
     });

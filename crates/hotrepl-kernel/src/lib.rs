@@ -26,6 +26,7 @@ mod session;
 mod threads;
 mod traceback;
 mod transform;
+mod transport;
 mod unwind;
 mod watch;
 

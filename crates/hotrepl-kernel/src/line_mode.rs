@@ -7,12 +7,15 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use hotrepl_proto::{Content, ExecuteRequest, HeaderSource, InputReply, InterruptRequest, Message};
 
 use crate::connection::Incoming;
 use crate::ops::{is_complete, kernel_info};
+use crate::outbox::{Outbox, StreamWire};
 use crate::session::Session;
+use crate::transport::{Origin, Request};
 use hotrepl_proto::socket::Socket;
 
 const PROMPT: &str = ">>> ";
@@ -55,6 +58,8 @@ pub fn render(msg: &Message) -> String {
 /// Turns typed lines into requests.
 pub struct LineReader {
     socket: Socket,
+    /// The connection's outbox, for the prompts.
+    outbox: Arc<Outbox<StreamWire>>,
     buf: Vec<u8>,
     ready: VecDeque<Incoming>,
     /// Lines of the cell being typed.
@@ -64,9 +69,10 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    pub fn new(socket: Socket) -> LineReader {
+    pub fn new(socket: Socket, outbox: Arc<Outbox<StreamWire>>) -> LineReader {
         LineReader {
             socket,
+            outbox,
             buf: Vec::new(),
             ready: VecDeque::new(),
             cell: String::new(),
@@ -148,8 +154,10 @@ impl LineReader {
     }
 
     fn push(&mut self, content: Content) {
-        self.ready
-            .push_back(Incoming::Message(self.headers.message(content, None)));
+        self.ready.push_back(Incoming::Request(Request {
+            msg: self.headers.message(content, None),
+            origin: Origin::Stream,
+        }));
     }
 
     fn take_line(&mut self, session: &Session, line: String) {
@@ -170,14 +178,14 @@ impl LineReader {
         self.cell.push_str(&line);
         if self.cell.trim().is_empty() {
             self.cell.clear();
-            session.io.outbox().push_raw(PROMPT);
+            self.outbox.push_packet(PROMPT.as_bytes().to_vec());
             return;
         }
         let future_flags = *session.future_flags().lock().unwrap_or_else(|e| e.into_inner());
         let incomplete =
             crate::threads::with_python(|py| is_complete::console_wants_more(py, &self.cell, future_flags));
         if incomplete == Some(true) {
-            session.io.outbox().push_raw(CONTINUATION);
+            self.outbox.push_packet(CONTINUATION.as_bytes().to_vec());
         } else {
             let code = std::mem::take(&mut self.cell);
             self.push(ExecuteRequest::new(code).into());

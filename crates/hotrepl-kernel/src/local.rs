@@ -14,7 +14,7 @@ use pyo3::types::{PyCFunction, PyDict, PyList, PyTuple};
 
 use crate::connection::{self, Connection, Requests};
 use crate::exec::local::LocalKernel;
-use crate::outbox::{Encoding, Outbox};
+use crate::outbox::{Encoding, Outbox, Sink, StreamWire};
 use crate::output::{self, SessionIo};
 use crate::reader::RequestReader;
 use crate::session::{CloseReason, Namespace, Session};
@@ -38,7 +38,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     crate::ops::kernel_info::init(py)?;
 
     let headers = Arc::new(HeaderSource::for_this_user());
-    let outbox = Outbox::new(socket, headers.clone(), Encoding::Frames);
+    let outbox = Outbox::new(StreamWire::new(socket, Encoding::Frames), headers.clone());
     let io = SessionIo::new(outbox.clone(), true);
     output::install(py)?;
     output::set_default(Some(io.clone()));

@@ -1,20 +1,27 @@
-//! Everything a connection sends goes through its outbox, in order: replies and other
-//! messages as frames, and `print()` output as text that is coalesced into `stream`
-//! messages. Python threads only append under a short lock; the bytes are written either by
-//! the thread that sends a reply (so a reply costs no thread hop) or by the connection's
-//! writer thread (so output streams while a cell runs). A batch is taken from the queue only
-//! while holding the socket, which keeps what is written in the order it was queued.
+//! Everything a session sends goes through its outbox, in order: replies and other
+//! messages, and `print()` output as text that is coalesced into `stream` messages. Python
+//! threads only append under a short lock; the bytes are written either by the thread that
+//! sends a reply (so a reply costs no thread hop) or by the outbox's writer thread (so output
+//! streams while a cell runs). A batch is taken from the queue only while holding the
+//! writing lock, which keeps what is written in the order it was queued.
 //!
 //! A client that reads slowly fills the queue; past a high-water mark the session's own
 //! thread waits for it to drain (back-pressure), other threads never wait: beyond a hard cap
 //! their output is dropped and counted, so a slow client can never stall the host.
+//!
+//! How messages become bytes, and where they are written, is the transport's [`Wire`]: one
+//! ordered byte stream of frames (or of text, in line mode) for a native connection, the
+//! sockets of a Jupyter kernel for ZeroMQ. The kernel logic sees an outbox as a [`Sink`].
 
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use hotrepl_proto::{Content, Header, HeaderSource, Message, StreamName};
-
 use hotrepl_proto::socket::Socket;
+use hotrepl_proto::{Header, HeaderSource, Message, StreamName};
+
+use crate::transport::To;
 
 /// Queued text beyond which the session's own thread waits for the client.
 const HIGH_WATER: usize = 4 << 20;
@@ -23,18 +30,75 @@ const LOW_WATER: usize = 1 << 20;
 /// Queued text beyond which output from other threads is dropped.
 const HARD_CAP: usize = 64 << 20;
 /// Largest text carried by one stream message.
-const MAX_TEXT_PER_FRAME: usize = 1 << 20;
+pub const MAX_TEXT_PER_MESSAGE: usize = 1 << 20;
 
-/// How a connection's bytes look: protocol frames, or plain text for `nc` (line mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Frames,
-    Text,
+/// A transport's way of putting messages on its wire.
+pub trait Wire: Send + Sync + 'static {
+    /// A message (or several stream messages) ready to be written.
+    type Packet: Send;
+    /// Whether the transport broadcasts to several clients (Jupyter's iopub): only then
+    /// are announcements ([`To::Announcement`]) sent.
+    fn broadcasts(&self) -> bool;
+    /// `msg` as it leaves for `to`; None if this wire shows nothing for it.
+    fn encode(&self, msg: &Message, to: To<'_>) -> Option<Self::Packet>;
+    /// Output text of the request `parent`, as stream messages (at most
+    /// [`MAX_TEXT_PER_MESSAGE`] each) or whatever this wire makes of it.
+    fn encode_text(
+        &self,
+        headers: &HeaderSource,
+        name: StreamName,
+        text: String,
+        parent: Option<&Header>,
+        out: &mut Vec<Self::Packet>,
+    );
+    /// Writes `packets` in order, blocking while the transport cannot take more.
+    fn send(&self, packets: Vec<Self::Packet>) -> io::Result<()>;
+    /// Stops the wire: a writer blocked in `send` returns, and so does a reader of the same
+    /// connection. Called without any lock of the outbox held.
+    fn shut(&self);
+    /// In a forked child: lets go of what the wire holds of the parent's connection
+    /// without affecting the parent.
+    fn forget_after_fork(&self);
 }
 
-enum Item {
-    /// An encoded message (a frame, or its text).
-    Frame(Vec<u8>),
+/// An outbox as the kernel logic and the transports' loops see it, whatever its wire.
+pub trait Sink: Send + Sync {
+    fn headers(&self) -> &HeaderSource;
+    /// See [`Wire::broadcasts`]: when not, announcements need not even be made.
+    fn broadcasts(&self) -> bool;
+    /// Queues a message without writing it yet: it leaves with the next write.
+    fn queue(&self, msg: &Message, to: To<'_>);
+    /// Queues a message and writes everything queued so far from this thread.
+    fn send(&self, msg: &Message, to: To<'_>) {
+        self.queue(msg, to);
+        self.flush();
+    }
+    /// Appends output text of the request `parent` (None: the running or last cell's).
+    /// Never blocks; `may_wait` says whether the caller is allowed to wait for the client
+    /// (see [`Sink::wait_drained`]), otherwise text over the hard cap is dropped.
+    fn push_text(&self, name: StreamName, text: &str, parent: Option<&Arc<Header>>, may_wait: bool) -> Pressure;
+    /// Attributes output from now on to the request `parent`.
+    fn set_parent(&self, parent: Option<Arc<Header>>);
+    /// Blocks until queued text is back under the low-water mark or the outbox closed.
+    /// Call it without holding the GIL.
+    fn wait_drained(&self);
+    fn is_closed(&self) -> bool;
+    /// Writes whatever is queued.
+    fn flush(&self);
+    /// Stops all sending, releases every waiter and shuts the wire.
+    fn close(&self);
+    /// Closes once everything queued has been written, or at `deadline` whatever is left:
+    /// for threads that must not wait on a client (the program's own, stopping the server
+    /// or exiting), which leave the writing to the writer thread.
+    fn close_by(&self, deadline: Instant);
+    /// The writer thread's body: writes queued output as it arrives, until closed.
+    fn run_writer(&self);
+    /// In a forked child (see [`Wire::forget_after_fork`]).
+    fn forget_after_fork(&self);
+}
+
+enum Item<P> {
+    Packet(P),
     Text {
         name: StreamName,
         text: String,
@@ -42,9 +106,8 @@ enum Item {
     },
 }
 
-#[derive(Default)]
-struct Queue {
-    items: Vec<Item>,
+struct Queue<P> {
+    items: Vec<Item<P>>,
     text_bytes: usize,
     dropped_bytes: usize,
     /// The request that output is attributed to (the running or last cell).
@@ -61,54 +124,97 @@ pub enum Pressure {
     High,
 }
 
-pub struct Outbox {
-    encoding: Encoding,
-    socket: Mutex<Socket>,
-    /// The socket's fd, readable without the mutex (see `close`).
-    fd: std::os::fd::RawFd,
-    queue: Mutex<Queue>,
+pub struct Outbox<W: Wire> {
+    wire: W,
+    /// Held while a batch is taken and written.
+    writing: Mutex<()>,
+    queue: Mutex<Queue<W::Packet>>,
     wake_writer: Condvar,
     drained: Condvar,
     headers: Arc<HeaderSource>,
 }
 
-impl Outbox {
-    pub fn new(socket: Socket, headers: Arc<HeaderSource>, encoding: Encoding) -> Arc<Outbox> {
-        use std::os::fd::AsRawFd;
+impl<W: Wire> Outbox<W> {
+    pub fn new(wire: W, headers: Arc<HeaderSource>) -> Arc<Outbox<W>> {
         Arc::new(Outbox {
-            encoding,
-            fd: socket.as_raw_fd(),
-            socket: Mutex::new(socket),
-            queue: Mutex::new(Queue::default()),
+            wire,
+            writing: Mutex::new(()),
+            queue: Mutex::new(Queue {
+                items: Vec::new(),
+                text_bytes: 0,
+                dropped_bytes: 0,
+                parent: None,
+                sending: false,
+                closed: false,
+            }),
             wake_writer: Condvar::new(),
             drained: Condvar::new(),
             headers,
         })
     }
 
-    pub fn fd(&self) -> std::os::fd::RawFd {
-        self.fd
-    }
-
-    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+    fn lock_queue(&self) -> MutexGuard<'_, Queue<W::Packet>> {
         // A panic while holding this lock cannot leave the queue half-updated in a way that
         // matters more than losing the connection, so poisoning is ignored.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.lock_queue().closed
+    /// Writes a packet as it is (line mode's prompts), after everything queued before it.
+    pub fn push_packet(&self, packet: W::Packet) {
+        {
+            let mut q = self.lock_queue();
+            if q.closed {
+                return;
+            }
+            q.items.push(Item::Packet(packet));
+        }
+        self.flush();
     }
 
-    /// Attributes output from now on to the request `parent`.
-    pub fn set_parent(&self, parent: Option<&Header>) {
-        self.lock_queue().parent = parent.map(|h| Arc::new(h.clone()));
+    /// The packets of a batch: queued messages as they are, output text encoded now.
+    fn encode(&self, items: Vec<Item<W::Packet>>, dropped: usize) -> Vec<W::Packet> {
+        let mut packets = Vec::with_capacity(items.len() + 1);
+        for item in items {
+            match item {
+                Item::Packet(p) => packets.push(p),
+                Item::Text { name, text, parent } => {
+                    self.wire
+                        .encode_text(&self.headers, name, text, parent.as_deref(), &mut packets)
+                }
+            }
+        }
+        if dropped > 0 {
+            let text = format!("[hotrepl: {dropped} bytes of output were dropped: the client did not keep up]\n");
+            self.wire
+                .encode_text(&self.headers, StreamName::Stderr, text, None, &mut packets);
+        }
+        packets
+    }
+}
+
+impl<W: Wire> Sink for Outbox<W> {
+    fn headers(&self) -> &HeaderSource {
+        &self.headers
     }
 
-    /// Appends output text. Never blocks; `may_wait` says whether the caller is allowed to
-    /// wait for the client (see [`Outbox::wait_drained`]), otherwise text over the hard cap
-    /// is dropped.
-    pub fn push_text(&self, name: StreamName, text: &str, may_wait: bool) -> Pressure {
+    fn broadcasts(&self) -> bool {
+        self.wire.broadcasts()
+    }
+
+    fn queue(&self, msg: &Message, to: To<'_>) {
+        if matches!(to, To::Announcement) && !self.wire.broadcasts() {
+            return;
+        }
+        let Some(packet) = self.wire.encode(msg, to) else {
+            return;
+        };
+        let mut q = self.lock_queue();
+        if !q.closed {
+            q.items.push(Item::Packet(packet));
+        }
+    }
+
+    fn push_text(&self, name: StreamName, text: &str, parent: Option<&Arc<Header>>, may_wait: bool) -> Pressure {
         if text.is_empty() {
             return Pressure::Normal;
         }
@@ -120,17 +226,17 @@ impl Outbox {
             q.dropped_bytes += text.len();
             return Pressure::Normal;
         }
-        // The writer is woken by the first text of a batch. Frames queued before it (a
+        // The writer is woken by the first text of a batch. Messages queued before it (a
         // cell's busy status and execute_input) woke nobody, so they do not count.
         let first_text = q.text_bytes == 0;
-        let parent = q.parent.clone();
+        let parent = parent.or(q.parent.as_ref()).cloned();
         q.text_bytes += text.len();
         match q.items.last_mut() {
             Some(Item::Text {
                 name: n,
                 text: t,
                 parent: p,
-            }) if *n == name && same_parent(p, &parent) && t.len() < MAX_TEXT_PER_FRAME => t.push_str(text),
+            }) if *n == name && same_parent(p, &parent) && t.len() < MAX_TEXT_PER_MESSAGE => t.push_str(text),
             _ => q.items.push(Item::Text {
                 name,
                 text: text.to_owned(),
@@ -149,62 +255,23 @@ impl Outbox {
         pressure
     }
 
-    /// Blocks until queued text is back under the low-water mark or the connection closed.
-    /// Call it without holding the GIL.
-    pub fn wait_drained(&self) {
+    fn set_parent(&self, parent: Option<Arc<Header>>) {
+        self.lock_queue().parent = parent;
+    }
+
+    fn wait_drained(&self) {
         let mut q = self.lock_queue();
         while q.text_bytes > LOW_WATER && !q.closed {
             q = self.drained.wait(q).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    /// Queues a message without writing it yet: it leaves with the next write.
-    pub fn queue(&self, msg: &Message) {
-        let bytes = match self.encoding {
-            Encoding::Frames => {
-                let mut frame = Vec::new();
-                msg.push_frame(&mut frame);
-                frame
-            }
-            Encoding::Text => crate::line_mode::render(msg).into_bytes(),
-        };
-        let mut q = self.lock_queue();
-        if !q.closed && !bytes.is_empty() {
-            q.items.push(Item::Frame(bytes));
-        }
+    fn is_closed(&self) -> bool {
+        self.lock_queue().closed
     }
 
-    /// Writes text as it is (line mode's prompts), after everything queued before it.
-    pub fn push_raw(&self, text: &str) {
-        {
-            let mut q = self.lock_queue();
-            if q.closed {
-                return;
-            }
-            q.items.push(Item::Frame(text.as_bytes().to_vec()));
-        }
-        self.flush();
-    }
-
-    /// Queues a message and writes everything queued so far from this thread.
-    pub fn send(&self, msg: &Message) {
-        self.queue(msg);
-        self.flush();
-    }
-
-    /// Builds a message from this connection's header source and sends it.
-    pub fn send_content(&self, content: impl Into<Content>, parent: Option<&Header>) {
-        self.send(&self.headers.message(content.into(), parent));
-    }
-
-    pub fn queue_content(&self, content: impl Into<Content>, parent: Option<&Header>) {
-        self.queue(&self.headers.message(content.into(), parent));
-    }
-
-    /// Writes whatever is queued. Holding the socket while taking the batch keeps batches
-    /// in queue order across threads.
-    pub fn flush(&self) {
-        let socket = self.socket.lock().unwrap_or_else(|e| e.into_inner());
+    fn flush(&self) {
+        let writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let (items, dropped) = {
             let mut q = self.lock_queue();
             if q.items.is_empty() {
@@ -216,9 +283,9 @@ impl Outbox {
             (std::mem::take(&mut q.items), dropped)
         };
         self.drained.notify_all();
-        let chunks = self.encode(items, dropped);
-        let sent = socket.send_all_vectored(&chunks);
-        drop(socket);
+        let packets = self.encode(items, dropped);
+        let sent = self.wire.send(packets);
+        drop(writing);
         self.lock_queue().sending = false;
         self.drained.notify_all();
         if sent.is_err() {
@@ -226,10 +293,21 @@ impl Outbox {
         }
     }
 
-    /// Closes once everything queued has been written, or at `deadline` whatever is left:
-    /// for threads that must not wait on a client (the program's own, stopping the server
-    /// or exiting), which leave the writing to the writer thread.
-    pub fn close_by(&self, deadline: Instant) {
+    fn close(&self) {
+        {
+            let mut q = self.lock_queue();
+            q.closed = true;
+            q.items.clear();
+            q.text_bytes = 0;
+        }
+        self.wake_writer.notify_all();
+        self.drained.notify_all();
+        // Not under the writing lock: a writer may be blocked in send() holding it, and
+        // shutting the wire is what unblocks it.
+        self.wire.shut();
+    }
+
+    fn close_by(&self, deadline: Instant) {
         self.wake_writer.notify_one();
         let mut q = self.lock_queue();
         while (q.sending || !q.items.is_empty()) && !q.closed {
@@ -243,41 +321,7 @@ impl Outbox {
         self.close();
     }
 
-    /// The bytes of a batch, in pieces sent together (one system call): queued frames
-    /// and line mode's text as they are, output as stream messages encoded in place.
-    fn encode(&self, items: Vec<Item>, dropped: usize) -> Vec<Vec<u8>> {
-        let mut chunks = Vec::with_capacity(items.len() + 1);
-        for item in items {
-            match item {
-                Item::Frame(f) => chunks.push(f),
-                Item::Text { text, .. } if self.encoding == Encoding::Text => chunks.push(text.into_bytes()),
-                Item::Text { name, text, parent } => {
-                    // JSON escaping aside, a stream frame is its text plus a few hundred bytes.
-                    let mut frames = Vec::with_capacity(text.len() + 512);
-                    for piece in split_at_char_boundaries(&text, MAX_TEXT_PER_FRAME) {
-                        self.headers
-                            .push_stream_frame(&mut frames, name, piece, parent.as_deref());
-                    }
-                    chunks.push(frames);
-                }
-            }
-        }
-        if dropped > 0 {
-            let text = format!("[hotrepl: {dropped} bytes of output were dropped: the client did not keep up]\n");
-            let mut notice = Vec::new();
-            match self.encoding {
-                Encoding::Frames => self
-                    .headers
-                    .push_stream_frame(&mut notice, StreamName::Stderr, &text, None),
-                Encoding::Text => notice.extend_from_slice(text.as_bytes()),
-            }
-            chunks.push(notice);
-        }
-        chunks
-    }
-
-    /// The writer thread's body: writes queued output as it arrives, until closed.
-    pub fn run_writer(&self) {
+    fn run_writer(&self) {
         loop {
             {
                 let mut q = self.lock_queue();
@@ -292,23 +336,8 @@ impl Outbox {
         }
     }
 
-    /// Stops all sending, releases every waiter and shuts the socket (which also ends the
-    /// reader blocked on it).
-    pub fn close(&self) {
-        {
-            let mut q = self.lock_queue();
-            q.closed = true;
-            q.items.clear();
-            q.text_bytes = 0;
-        }
-        self.wake_writer.notify_all();
-        self.drained.notify_all();
-        // Not through the socket mutex: a writer may be blocked in send() holding it, and
-        // shutting the socket down is what unblocks it.
-        // SAFETY: shutting down a socket fd this outbox owns has no memory effects.
-        unsafe {
-            libc::shutdown(self.fd, libc::SHUT_RDWR);
-        }
+    fn forget_after_fork(&self) {
+        self.wire.forget_after_fork();
     }
 }
 
@@ -320,7 +349,8 @@ fn same_parent(a: &Option<Arc<Header>>, b: &Option<Arc<Header>>) -> bool {
     }
 }
 
-fn split_at_char_boundaries(text: &str, max: usize) -> impl Iterator<Item = &str> {
+/// Splits `text` into pieces of at most `max` bytes, each ending on a char boundary.
+pub fn split_at_char_boundaries(text: &str, max: usize) -> impl Iterator<Item = &str> {
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -336,15 +366,96 @@ fn split_at_char_boundaries(text: &str, max: usize) -> impl Iterator<Item = &str
     })
 }
 
+/// How a byte stream's messages look: protocol frames, or plain text for `nc` (line mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Frames,
+    Text,
+}
+
+/// The wire of a native connection (Unix socket, TCP, the local REPL's socket pair): one
+/// ordered stream that carries every channel.
+pub struct StreamWire {
+    socket: Socket,
+    encoding: Encoding,
+}
+
+impl StreamWire {
+    pub fn new(socket: Socket, encoding: Encoding) -> StreamWire {
+        StreamWire { socket, encoding }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+impl Wire for StreamWire {
+    type Packet = Vec<u8>;
+
+    fn broadcasts(&self) -> bool {
+        false
+    }
+
+    fn encode(&self, msg: &Message, _to: To<'_>) -> Option<Vec<u8>> {
+        let bytes = match self.encoding {
+            Encoding::Frames => msg.to_frame(),
+            Encoding::Text => crate::line_mode::render(msg).into_bytes(),
+        };
+        (!bytes.is_empty()).then_some(bytes)
+    }
+
+    fn encode_text(
+        &self,
+        headers: &HeaderSource,
+        name: StreamName,
+        text: String,
+        parent: Option<&Header>,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        if self.encoding == Encoding::Text {
+            out.push(text.into_bytes());
+            return;
+        }
+        // JSON escaping aside, a stream frame is its text plus a few hundred bytes.
+        let mut frames = Vec::with_capacity(text.len() + 512);
+        for piece in split_at_char_boundaries(&text, MAX_TEXT_PER_MESSAGE) {
+            headers.push_stream_frame(&mut frames, name, piece, parent);
+        }
+        out.push(frames);
+    }
+
+    fn send(&self, packets: Vec<Vec<u8>>) -> io::Result<()> {
+        self.socket.send_all_vectored(&packets)
+    }
+
+    fn shut(&self) {
+        // Through the fd: the socket may be in use by a writer blocked in send().
+        // SAFETY: shutting down a socket fd this wire owns has no memory effects.
+        unsafe {
+            libc::shutdown(self.fd(), libc::SHUT_RDWR);
+        }
+    }
+
+    fn forget_after_fork(&self) {
+        // SAFETY: closing an fd inherited from the parent; nothing in the child uses it,
+        // and the object that owns it is never dropped there (see `Connection`).
+        unsafe {
+            libc::close(self.fd());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hotrepl_proto::{FrameReader, Stream};
+    use hotrepl_proto::{Content, FrameReader, Stream};
     use std::os::unix::net::UnixStream;
 
-    fn pair() -> (Arc<Outbox>, FrameReader<UnixStream>) {
+    fn pair() -> (Arc<Outbox<StreamWire>>, FrameReader<UnixStream>) {
         let (a, b) = UnixStream::pair().unwrap();
-        let outbox = Outbox::new(Socket::Unix(a), Arc::new(HeaderSource::new("k", "u")), Encoding::Frames);
+        let wire = StreamWire::new(Socket::Unix(a), Encoding::Frames);
+        let outbox = Outbox::new(wire, Arc::new(HeaderSource::new("k", "u")));
         (outbox, FrameReader::new(b))
     }
 
@@ -352,20 +463,20 @@ mod tests {
         Message::from_json(&r.read_frame().unwrap().unwrap()).unwrap()
     }
 
+    fn status(state: hotrepl_proto::ExecutionState, parent: Option<&Header>) -> Message {
+        HeaderSource::new("k", "u").message(hotrepl_proto::Status { execution_state: state }.into(), parent)
+    }
+
     #[test]
     fn text_and_messages_leave_in_order_and_coalesce() {
         let (outbox, mut r) = pair();
-        let parent = HeaderSource::new("c", "u").header("execute_request");
-        outbox.set_parent(Some(&parent));
-        outbox.push_text(StreamName::Stdout, "a", true);
-        outbox.push_text(StreamName::Stdout, "b\n", true);
-        outbox.push_text(StreamName::Stderr, "err", true);
-        outbox.send_content(
-            hotrepl_proto::Status {
-                execution_state: hotrepl_proto::ExecutionState::Idle,
-            },
-            Some(&parent),
-        );
+        let parent = Arc::new(HeaderSource::new("c", "u").header("execute_request"));
+        outbox.set_parent(Some(parent.clone()));
+        outbox.push_text(StreamName::Stdout, "a", None, true);
+        outbox.push_text(StreamName::Stdout, "b\n", None, true);
+        outbox.push_text(StreamName::Stderr, "err", None, true);
+        let idle = status(hotrepl_proto::ExecutionState::Idle, Some(&parent));
+        outbox.send(&idle, To::Output);
         let m = next(&mut r);
         assert_eq!(
             m.content,
@@ -386,25 +497,47 @@ mod tests {
     }
 
     #[test]
-    fn text_after_queued_frames_streams_at_once() {
+    fn text_of_another_request_is_not_merged_and_keeps_its_parent() {
+        let (outbox, mut r) = pair();
+        let running = Arc::new(HeaderSource::new("c", "u").header("execute_request"));
+        let earlier = Arc::new(HeaderSource::new("c", "u").header("execute_request"));
+        outbox.set_parent(Some(running.clone()));
+        outbox.push_text(StreamName::Stdout, "now\n", None, true);
+        outbox.push_text(StreamName::Stdout, "from a task\n", Some(&earlier), true);
+        outbox.flush();
+        assert_eq!(next(&mut r).parent_header.unwrap().msg_id, running.msg_id);
+        assert_eq!(next(&mut r).parent_header.unwrap().msg_id, earlier.msg_id);
+    }
+
+    #[test]
+    fn announcements_are_not_sent_on_a_stream() {
+        let (outbox, mut r) = pair();
+        outbox.send(&status(hotrepl_proto::ExecutionState::Busy, None), To::Announcement);
+        outbox.send(&status(hotrepl_proto::ExecutionState::Idle, None), To::Output);
+        let m = next(&mut r);
+        assert_eq!(
+            m.content,
+            Content::Status(hotrepl_proto::Status {
+                execution_state: hotrepl_proto::ExecutionState::Idle
+            })
+        );
+    }
+
+    #[test]
+    fn text_after_queued_messages_streams_at_once() {
         let (outbox, mut r) = pair();
         r.get_mut()
             .set_read_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
         let writer = outbox.clone();
         let writing = std::thread::spawn(move || writer.run_writer());
-        outbox.push_text(StreamName::Stdout, "ready\n", true);
+        outbox.push_text(StreamName::Stdout, "ready\n", None, true);
         assert_eq!(next(&mut r).msg_type(), "stream");
         // Time for the writer to go back to waiting.
         std::thread::sleep(std::time::Duration::from_millis(50));
-        // As a cell starts: its busy status is queued, then it prints and keeps running.
-        outbox.queue_content(
-            hotrepl_proto::Status {
-                execution_state: hotrepl_proto::ExecutionState::Busy,
-            },
-            None,
-        );
-        outbox.push_text(StreamName::Stdout, "started\n", true);
+        // As a cell starts: a message is queued, then it prints and keeps running.
+        outbox.queue(&status(hotrepl_proto::ExecutionState::Busy, None), To::Output);
+        outbox.push_text(StreamName::Stdout, "started\n", None, true);
         assert_eq!(next(&mut r).msg_type(), "status");
         assert_eq!(next(&mut r).msg_type(), "stream");
         outbox.close();
@@ -421,10 +554,10 @@ mod tests {
     fn a_vanished_client_closes_the_outbox_without_blocking() {
         let (outbox, r) = pair();
         drop(r);
-        outbox.push_text(StreamName::Stdout, "lost", true);
+        outbox.push_text(StreamName::Stdout, "lost", None, true);
         outbox.flush();
         assert!(outbox.is_closed());
-        assert_eq!(outbox.push_text(StreamName::Stdout, "x", true), Pressure::Normal);
+        assert_eq!(outbox.push_text(StreamName::Stdout, "x", None, true), Pressure::Normal);
         outbox.wait_drained();
     }
 }

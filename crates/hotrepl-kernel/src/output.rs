@@ -6,6 +6,10 @@
 //! tasks it creates, because asyncio copies the context when scheduling), else the
 //! process-wide default session (only the local REPL has one). With none of these the call
 //! goes to the original object untouched, so the host's own output stays where it was.
+//!
+//! On a transport that broadcasts to several clients (Jupyter), the context variable also
+//! names the cell: what a task prints while a later cell runs is shown under the cell that
+//! started the task.
 
 use std::cell::RefCell;
 use std::os::raw::c_char;
@@ -13,25 +17,28 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use hotrepl_proto::{Header, InputCancel, InputReply, InputRequest, StreamName};
+use hotrepl_proto::{Content, InputCancel, InputReply, InputRequest, StreamName};
 use pyo3::exceptions::{PyEOFError, PyKeyboardInterrupt, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
-use crate::outbox::{Outbox, Pressure};
+use crate::outbox::{Pressure, Sink};
 use crate::pycache::py_attr;
 use crate::session::Session;
+use crate::transport::{Parent, To};
 use crate::unwind;
 
 /// One session's end of the I/O routing: where its output goes and how it asks for input.
 pub struct SessionIo {
-    outbox: Arc<Outbox>,
+    sink: Arc<dyn Sink>,
     /// In the local REPL every thread may wait for the terminal to catch up; in a host
     /// process only the session's own worker thread may.
     any_thread_waits: bool,
     input: Mutex<Option<Arc<PendingInput>>>,
-    parent: Mutex<Option<Header>>,
+    /// The request the running (or last) cell answers: its output and input requests
+    /// belong to it.
+    cell: Mutex<Option<Parent>>,
     /// The session this is the I/O of (set once the session exists).
     session: OnceLock<Weak<Session>>,
 }
@@ -49,12 +56,12 @@ enum Answer {
 }
 
 impl SessionIo {
-    pub fn new(outbox: Arc<Outbox>, any_thread_waits: bool) -> Arc<SessionIo> {
+    pub fn new(sink: Arc<dyn Sink>, any_thread_waits: bool) -> Arc<SessionIo> {
         Arc::new(SessionIo {
-            outbox,
+            sink,
             any_thread_waits,
             input: Mutex::new(None),
-            parent: Mutex::new(None),
+            cell: Mutex::new(None),
             session: OnceLock::new(),
         })
     }
@@ -65,28 +72,64 @@ impl SessionIo {
         let _ = self.session.set(Arc::downgrade(session));
     }
 
-    pub fn outbox(&self) -> &Arc<Outbox> {
-        &self.outbox
+    pub fn sink(&self) -> &Arc<dyn Sink> {
+        &self.sink
     }
 
-    /// The request that input requests and output belong to.
-    pub fn set_parent(&self, parent: Option<&Header>) {
-        *self.parent.lock().unwrap_or_else(|e| e.into_inner()) = parent.cloned();
-        self.outbox.set_parent(parent);
+    /// Whether the transport broadcasts to several clients: announcements are made, and
+    /// the output of tasks is told apart by cell.
+    pub fn broadcasts(&self) -> bool {
+        self.sink.broadcasts()
     }
 
-    /// Sends a message (display data) as part of the running (or last) cell's output.
-    pub fn publish(&self, content: hotrepl_proto::Content) {
-        let parent = self.parent.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        self.outbox.send_content(content, parent.as_ref());
+    /// A cell answering `parent` starts: its output and input requests belong to it.
+    pub fn start_cell(&self, parent: &Parent) {
+        *self.cell.lock().unwrap_or_else(|e| e.into_inner()) = Some(parent.clone());
+        self.sink.set_parent(Some(parent.header.clone()));
     }
 
-    pub fn write(&self, py: Python<'_>, name: StreamName, text: &str) {
+    fn cell(&self) -> Option<Parent> {
+        self.cell.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Answers the request `parent`, at once.
+    pub fn reply(&self, parent: &Parent, content: impl Into<Content>) {
+        let msg = self.sink.headers().message(content.into(), Some(&parent.header));
+        self.sink.send(&msg, To::Reply(&parent.origin));
+    }
+
+    /// Queues output of the request `parent`: it leaves with the next write.
+    pub fn queue_output(&self, parent: &Parent, content: impl Into<Content>) {
+        let msg = self.sink.headers().message(content.into(), Some(&parent.header));
+        self.sink.queue(&msg, To::Output);
+    }
+
+    /// Announces `content` (`status`, `execute_input`) about the request `parent` to every
+    /// client, where the transport broadcasts.
+    pub fn announce(&self, parent: &Parent, content: impl Into<Content>) {
+        if self.sink.broadcasts() {
+            let msg = self.sink.headers().message(content.into(), Some(&parent.header));
+            self.sink.send(&msg, To::Announcement);
+        }
+    }
+
+    /// Sends output (display data) of the cell `cell`, else of the running (or last) one.
+    pub fn publish(&self, cell: Option<&Parent>, content: Content) {
+        let parent = cell.cloned().or_else(|| self.cell());
+        let msg = self
+            .sink
+            .headers()
+            .message(content, parent.as_ref().map(|p| &*p.header));
+        self.sink.send(&msg, To::Output);
+    }
+
+    /// Output text of the cell `cell`, else of the running (or last) one.
+    pub fn write(&self, py: Python<'_>, name: StreamName, text: &str, cell: Option<&Parent>) {
         let own_thread = is_bound_to_this_thread(self);
         let may_wait = self.any_thread_waits || own_thread;
-        if self.outbox.push_text(name, text, may_wait) == Pressure::High && may_wait {
-            let outbox = self.outbox.clone();
-            crate::threads::without_python(py, move || outbox.wait_drained());
+        if self.sink.push_text(name, text, cell.map(|c| &c.header), may_wait) == Pressure::High && may_wait {
+            let sink = self.sink.clone();
+            crate::threads::without_python(py, move || sink.wait_drained());
         } else if own_thread {
             yield_gil_now_and_then(py, text.len());
         }
@@ -95,7 +138,7 @@ impl SessionIo {
     /// Asks the client for a line (without its newline). Ctrl-C at the client raises
     /// KeyboardInterrupt here, Ctrl-D or a closed connection EOFError.
     pub fn read_line(&self, py: Python<'_>, prompt: &str, password: bool) -> PyResult<String> {
-        if self.outbox.is_closed() {
+        if self.sink.is_closed() {
             return Err(PyEOFError::new_err("the hotrepl client is gone"));
         }
         // A debugger asking what to do next may want to show the cell it stopped in.
@@ -115,14 +158,17 @@ impl SessionIo {
             }
             *slot = Some(pending.clone());
         }
-        let parent = self.parent.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        self.outbox.send_content(
+        let cell = self.cell();
+        let request = self.sink.headers().message(
             InputRequest {
                 prompt: prompt.to_owned(),
                 password,
-            },
-            parent.as_ref(),
+            }
+            .into(),
+            cell.as_ref().map(|c| &*c.header),
         );
+        let origin = cell.map(|c| c.origin).unwrap_or_default();
+        self.sink.send(&request, To::Input(&origin));
         let waited = unwind::call_method(&lock, "acquire", ());
         self.input.lock().unwrap_or_else(|e| e.into_inner()).take();
         waited?;
@@ -163,19 +209,20 @@ impl SessionIo {
     }
 }
 
-/// Where a thread's or a task's output goes: its session, or the capture of a background
-/// job (kept for whoever asks for it later).
+/// Where a thread's or a task's output goes: its session (with the cell it belongs to, if
+/// that is not simply the running one), or the capture of a background job (kept for
+/// whoever asks for it later).
 #[derive(Clone)]
-enum Sink {
-    Session(Arc<SessionIo>),
+enum Target {
+    Session { io: Arc<SessionIo>, cell: Option<Parent> },
     Capture(Arc<Capture>),
 }
 
-impl Sink {
+impl Target {
     fn route(&self) -> Route {
         match self {
-            Sink::Session(io) => Route::Session(io.clone()),
-            Sink::Capture(c) => Route::Capture(c.clone()),
+            Target::Session { io, cell } => Route::Session(io.clone(), cell.clone()),
+            Target::Capture(c) => Route::Capture(c.clone()),
         }
     }
 }
@@ -184,7 +231,7 @@ impl Sink {
 /// thread). `alive` is cleared when a worker is abandoned: what its stuck cell prints later
 /// is dropped, not shown to anyone.
 struct ThreadBinding {
-    sink: Sink,
+    target: Target,
     alive: Arc<AtomicBool>,
 }
 
@@ -224,14 +271,14 @@ fn yield_gil_now_and_then(py: Python<'_>, written: usize) {
 /// Makes every stream call on this thread go to `io` (a session's worker thread). Clearing
 /// the returned flag cuts the thread off.
 pub fn bind_thread(io: Arc<SessionIo>) -> Arc<AtomicBool> {
-    bind_thread_to(Sink::Session(io))
+    bind_thread_to(Target::Session { io, cell: None })
 }
 
-fn bind_thread_to(sink: Sink) -> Arc<AtomicBool> {
+fn bind_thread_to(target: Target) -> Arc<AtomicBool> {
     let alive = Arc::new(AtomicBool::new(true));
     THREAD_IO.with(|t| {
         *t.borrow_mut() = Some(ThreadBinding {
-            sink,
+            target,
             alive: alive.clone(),
         })
     });
@@ -240,9 +287,9 @@ fn bind_thread_to(sink: Sink) -> Arc<AtomicBool> {
 
 fn is_bound_to_this_thread(io: &SessionIo) -> bool {
     THREAD_IO.with(|t| {
-        t.borrow()
-            .as_ref()
-            .is_some_and(|b| matches!(&b.sink, Sink::Session(bound) if std::ptr::eq(Arc::as_ptr(bound), io)))
+        t.borrow().as_ref().is_some_and(
+            |b| matches!(&b.target, Target::Session { io: bound, .. } if std::ptr::eq(Arc::as_ptr(bound), io)),
+        )
     })
 }
 
@@ -260,7 +307,7 @@ pub fn set_default(io: Option<Arc<SessionIo>>) {
 /// The value stored in the `hotrepl_session` context variable.
 #[pyclass(module = "hotrepl._native", frozen)]
 pub struct SessionHandle {
-    sink: Sink,
+    target: Target,
 }
 
 fn session_var(py: Python<'_>) -> PyResult<&Py<PyAny>> {
@@ -276,11 +323,29 @@ fn session_var(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 /// Sets the context variable in the calling thread's current context, so this thread and
 /// every task it schedules from now on route to `io`.
 pub fn enter_context(py: Python<'_>, io: &Arc<SessionIo>) -> PyResult<()> {
-    set_context_sink(py, Sink::Session(io.clone()))
+    set_context_target(
+        py,
+        Target::Session {
+            io: io.clone(),
+            cell: None,
+        },
+    )
 }
 
-fn set_context_sink(py: Python<'_>, sink: Sink) -> PyResult<()> {
-    let handle = Bound::new(py, SessionHandle { sink })?;
+/// Like [`enter_context`], for the cell answering `cell`: what its tasks print later, while
+/// other cells run, stays that cell's.
+pub fn enter_cell_context(py: Python<'_>, io: &Arc<SessionIo>, cell: &Parent) -> PyResult<()> {
+    set_context_target(
+        py,
+        Target::Session {
+            io: io.clone(),
+            cell: Some(cell.clone()),
+        },
+    )
+}
+
+fn set_context_target(py: Python<'_>, target: Target) -> PyResult<()> {
+    let handle = Bound::new(py, SessionHandle { target })?;
     session_var(py)?.bind(py).call_method1("set", (handle,))?;
     Ok(())
 }
@@ -298,15 +363,27 @@ pub fn context_session_ended() {
 /// job's is the session that started it), if any.
 pub fn current_session(py: Python<'_>) -> Option<Arc<Session>> {
     match route(py) {
-        Route::Session(io) => io.session.get().and_then(Weak::upgrade),
+        Route::Session(io, _) => io.session.get().and_then(Weak::upgrade),
         Route::Capture(capture) => capture.session.upgrade(),
+        Route::Nowhere | Route::Original => None,
+    }
+}
+
+/// The session whose output the calling code's messages (display data) are (its I/O), and
+/// the cell they belong to when that is not simply the running one: the same rule as
+/// [`current_session`].
+pub fn current_output(py: Python<'_>) -> Option<(Arc<SessionIo>, Option<Parent>)> {
+    match route(py) {
+        Route::Session(io, cell) => Some((io, cell)),
+        Route::Capture(capture) => capture.session.upgrade().map(|s| (s.io.clone(), None)),
         Route::Nowhere | Route::Original => None,
     }
 }
 
 /// Where a stream call goes.
 enum Route {
-    Session(Arc<SessionIo>),
+    /// A session, and the cell the call belongs to (None: the running or last one).
+    Session(Arc<SessionIo>, Option<Parent>),
     /// A background job's output, kept.
     Capture(Arc<Capture>),
     /// A cut-off (abandoned) session thread: nowhere.
@@ -319,10 +396,10 @@ fn route(py: Python<'_>) -> Route {
     let bound = THREAD_IO.with(|t| {
         t.borrow()
             .as_ref()
-            .map(|b| (b.sink.clone(), b.alive.load(Ordering::Acquire)))
+            .map(|b| (b.target.clone(), b.alive.load(Ordering::Acquire)))
     });
     match bound {
-        Some((sink, true)) => return sink.route(),
+        Some((target, true)) => return target.route(),
         Some((_, false)) => return Route::Nowhere,
         None => {}
     }
@@ -330,13 +407,13 @@ fn route(py: Python<'_>) -> Route {
         if let Ok(var) = session_var(py) {
             if let Ok(value) = var.bind(py).call_method1("get", (py.None(),)) {
                 if let Ok(handle) = value.cast::<SessionHandle>() {
-                    return handle.get().sink.route();
+                    return handle.get().target.route();
                 }
             }
         }
     }
     match DEFAULT_IO.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-        Some(io) => Route::Session(io),
+        Some(io) => Route::Session(io, None),
         None => Route::Original,
     }
 }
@@ -388,13 +465,13 @@ impl OutputCapture {
 
     /// From now on, what the calling thread prints is kept here.
     fn bind_current_thread(&self) {
-        bind_thread_to(Sink::Capture(self.capture.clone()));
+        bind_thread_to(Target::Capture(self.capture.clone()));
     }
 
     /// From now on, what the calling context (and tasks created in it) prints is kept here.
     /// Call it inside a context of its own (`contextvars.copy_context().run(...)`).
     fn enter_context(&self, py: Python<'_>) -> PyResult<()> {
-        set_context_sink(py, Sink::Capture(self.capture.clone()))
+        set_context_target(py, Target::Capture(self.capture.clone()))
     }
 
     /// Starts routing through the context variable (needed while a task routes there).
@@ -472,7 +549,7 @@ impl OutputStream {
     /// Sends `text` to the session it belongs to; false if it belongs to none.
     fn route(&self, py: Python<'_>, text: &str) -> bool {
         match route(py) {
-            Route::Session(io) => io.write(py, self.name, text),
+            Route::Session(io, cell) => io.write(py, self.name, text, cell.as_ref()),
             Route::Capture(capture) => capture.push(text),
             Route::Nowhere => {}
             Route::Original => return false,
@@ -682,7 +759,7 @@ impl InputStream {
     #[pyo3(signature = (size=-1))]
     fn readline(&self, py: Python<'_>, size: isize) -> PyResult<Py<PyAny>> {
         let io = match route(py) {
-            Route::Session(io) => io,
+            Route::Session(io, _) => io,
             // A background job has nobody to ask: its input is at its end.
             Route::Capture(_) | Route::Nowhere => return Ok(PyString::new(py, "").into_any().unbind()),
             Route::Original => return Ok(unwind::call_method(self.original.bind(py), "readline", (size,))?.unbind()),
@@ -786,7 +863,7 @@ impl InputStream {
 /// The local REPL's session is the terminal; a remote session is not.
 fn isatty(py: Python<'_>, original: &Bound<'_, PyAny>) -> PyResult<bool> {
     match route(py) {
-        Route::Session(io) if io.any_thread_waits => delegate_bool(original, "isatty"),
+        Route::Session(io, _) if io.any_thread_waits => delegate_bool(original, "isatty"),
         Route::Original => delegate_bool(original, "isatty"),
         _ => Ok(false),
     }
@@ -935,7 +1012,7 @@ pub fn patch_getpass(py: Python<'_>) -> PyResult<()> {
                 _ => "Password: ".to_owned(),
             };
             match route(py) {
-                Route::Session(io) => Ok(PyString::new(py, &io.read_line(py, &prompt, true)?).into_any().unbind()),
+                Route::Session(io, _) => Ok(PyString::new(py, &io.read_line(py, &prompt, true)?).into_any().unbind()),
                 Route::Capture(_) | Route::Nowhere => Err(PyEOFError::new_err(())),
                 Route::Original => Ok(original.bind(py).call(args, kwargs)?.unbind()),
             }

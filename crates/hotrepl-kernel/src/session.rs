@@ -4,18 +4,19 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hotrepl_proto::{ExecuteRequest, Header};
+use hotrepl_proto::ExecuteRequest;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::Value;
 
 use crate::output::SessionIo;
+use crate::transport::Parent;
 
 /// Runs a session's cells. The local REPL runs them on its main thread's event loop; a
 /// host process runs them on a session thread and the host's loop.
 pub trait Executor: Send + Sync {
     /// Queues a cell; everything it produces, and its reply, goes out through the session.
-    fn submit(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest);
+    fn submit(&self, py: Python<'_>, session: &Arc<Session>, parent: Parent, request: ExecuteRequest);
     /// Interrupts the running cell; with `abandon`, gives up on it instead.
     fn interrupt(&self, py: Python<'_>, session: &Arc<Session>, abandon: bool) -> InterruptOutcome;
     /// The client is gone (or asked to shut down).
@@ -31,6 +32,21 @@ pub trait Executor: Send + Sync {
     fn in_host_program(&self) -> bool {
         true
     }
+}
+
+/// Where a session's requests come from (a client connection), as an executor with a
+/// thread of its own sees it: while that thread runs a cell, someone else must read the
+/// requests (an interrupt, an input reply); a cell can end the session (SystemExit); and a
+/// stuck cell's thread can be replaced by a new one that takes over the reading.
+pub trait Inbound: Send + Sync {
+    /// The session's thread runs a cell from now until [`Inbound::cell_ended`].
+    fn cell_started(&self);
+    fn cell_ended(&self);
+    /// Whether the session is over (its client left, or it was ended).
+    fn has_ended(&self) -> bool;
+    fn end(&self, py: Python<'_>, reason: CloseReason);
+    /// Serves the session on the calling thread until it ends.
+    fn serve_here(&self);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

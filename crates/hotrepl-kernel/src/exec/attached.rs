@@ -15,7 +15,7 @@ use std::os::raw::c_ulong;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 
-use hotrepl_proto::{ExecuteRequest, Header, InputCancel};
+use hotrepl_proto::{ExecuteRequest, InputCancel};
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -24,18 +24,17 @@ use pyo3::PyTypeInfo;
 
 use super::host_loop::LoopSource;
 use super::on_loop::{self, LoopCell};
-use super::watcher;
 use crate::cell::CellRun;
-use crate::connection::Connection;
 use crate::ops::execute::{self, Execution, Outcome};
 use crate::output;
-use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
+use crate::session::{CloseReason, Executor, Inbound, InterruptOutcome, Session};
 use crate::threads;
+use crate::transport::Parent;
 
 pub struct AttachedExecutor {
     /// Callbacks and the replacement worker need owning handles.
     me: Weak<AttachedExecutor>,
-    conn: OnceLock<Weak<Connection>>,
+    inbound: OnceLock<Weak<dyn Inbound>>,
     loops: Arc<LoopSource>,
     state: Mutex<State>,
     /// Bumped when a stuck cell is abandoned; a worker thread serves only while its own
@@ -50,7 +49,7 @@ pub struct AttachedExecutor {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<(Header, ExecuteRequest)>,
+    queue: VecDeque<(Parent, ExecuteRequest)>,
     running: Option<Running>,
 }
 
@@ -132,7 +131,7 @@ impl AttachedExecutor {
     pub fn new(loops: Arc<LoopSource>) -> Arc<AttachedExecutor> {
         Arc::new_cyclic(|me| AttachedExecutor {
             me: me.clone(),
-            conn: OnceLock::new(),
+            inbound: OnceLock::new(),
             loops,
             state: Mutex::new(State::default()),
             generation: AtomicU64::new(1),
@@ -142,9 +141,10 @@ impl AttachedExecutor {
         })
     }
 
-    /// Ties the executor to its connection (made after the session it belongs to).
-    pub fn set_connection(&self, conn: &Arc<Connection>) {
-        let _ = self.conn.set(Arc::downgrade(conn));
+    /// Ties the executor to where its session's requests come from (made after the
+    /// session it belongs to).
+    pub fn set_inbound(&self, inbound: Arc<dyn Inbound>) {
+        let _ = self.inbound.set(Arc::downgrade(&inbound));
     }
 
     /// Makes the calling thread this session's worker: its output and input go to the
@@ -160,8 +160,8 @@ impl AttachedExecutor {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn connection(&self) -> Option<Arc<Connection>> {
-        self.conn.get().and_then(Weak::upgrade)
+    fn inbound(&self) -> Option<Arc<dyn Inbound>> {
+        self.inbound.get().and_then(Weak::upgrade)
     }
 
     fn is_current_worker(&self) -> bool {
@@ -177,16 +177,16 @@ impl AttachedExecutor {
                 }
                 st.queue.pop_front()
             };
-            let Some((header, request)) = job else { return };
-            self.run_cell(py, session, header, request);
-            if !self.is_current_worker() || self.connection().is_some_and(|c| c.ended().is_some()) {
+            let Some((parent, request)) = job else { return };
+            self.run_cell(py, session, parent, request);
+            if !self.is_current_worker() || self.inbound().is_some_and(|i| i.has_ended()) {
                 return;
             }
         }
     }
 
-    fn run_cell(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
-        let (execution, run) = execute::begin(py, session, header, &request);
+    fn run_cell(&self, py: Python<'_>, session: &Arc<Session>, parent: Parent, request: ExecuteRequest) {
+        let (execution, run) = execute::begin(py, session, parent, &request);
         let Some(run) = run else { return };
         let abandoned = Arc::new(AtomicBool::new(false));
         self.state().running = Some(Running {
@@ -197,10 +197,10 @@ impl AttachedExecutor {
             interrupts: 0,
             abandoned: abandoned.clone(),
         });
-        let conn = self.connection();
-        if let Some(conn) = &conn {
-            // Until the cell ends, the watcher reads this client.
-            let _ = watcher::watch(conn);
+        let inbound = self.inbound();
+        if let Some(inbound) = &inbound {
+            // Until the cell ends, someone else reads the session's requests.
+            inbound.cell_started();
         }
 
         let result = if run.awaits(py) {
@@ -212,7 +212,7 @@ impl AttachedExecutor {
             self.plain(py, |py| run.run_plain(py))
         };
 
-        // An abandoned cell's client was handed to a new worker (and no longer watched).
+        // An abandoned cell's requests were handed to a new worker.
         if abandoned.load(Ordering::SeqCst) {
             return;
         }
@@ -221,26 +221,20 @@ impl AttachedExecutor {
         };
         let outcome = execute::outcome(py, result, running.interrupts > 0);
         // Reporting an error under `%pdb` opens the debugger, which asks the client for
-        // input: the watcher must go on reading it. Otherwise this thread takes the client
-        // back before the reply, so it reads the next request itself (a hop through the
-        // watcher's thread would add to every round trip).
+        // input: someone else must go on reading its requests. Otherwise this thread takes
+        // them back before the reply, so it reads the next request itself (a hop through
+        // another thread would add to every round trip).
         let debugs = matches!(outcome, Outcome::Raised(_)) && session.pdb.load(Ordering::Relaxed);
         if !debugs {
-            self.stop_watching(&conn);
+            end_cell(&inbound);
         }
         let exited = execute::finish(py, session, &running.execution, outcome).is_some();
         if debugs {
-            self.stop_watching(&conn);
+            end_cell(&inbound);
         }
-        if let (true, Some(conn)) = (exited, &conn) {
+        if let (true, Some(inbound)) = (exited, &inbound) {
             // SystemExit ends this client's session, never the program.
-            conn.end(py, CloseReason::Shutdown);
-        }
-    }
-
-    fn stop_watching(&self, conn: &Option<Arc<Connection>>) {
-        if let Some(conn) = conn {
-            watcher::unwatch(conn);
+            inbound.end(py, CloseReason::Shutdown);
         }
     }
 
@@ -336,26 +330,32 @@ impl AttachedExecutor {
             alive.store(false, Ordering::Release);
         }
         execute::finish(py, session, &running.execution, Outcome::Abandoned);
-        let Some(conn) = self.connection() else {
+        let Some(inbound) = self.inbound() else {
             return InterruptOutcome::Abandoned;
         };
-        watcher::unwatch(&conn);
+        inbound.cell_ended();
         let Some(me) = self.me.upgrade() else {
             return InterruptOutcome::Abandoned;
         };
+        let (serving, session) = (inbound.clone(), session.clone());
         let started = threads::spawn_worker("hotrepl-session", move || {
             threads::with_python(|py| {
-                if me.become_worker(py, &conn.session).is_ok() {
-                    crate::server::finish_session(&conn, conn.serve());
+                if me.become_worker(py, &session).is_ok() {
+                    serving.serve_here();
                 }
             });
         });
         if started.is_err() {
-            if let Some(conn) = self.connection() {
-                conn.end(py, CloseReason::ClientGone);
-            }
+            inbound.end(py, CloseReason::ClientGone);
         }
         InterruptOutcome::Abandoned
+    }
+}
+
+/// The session's thread takes its requests back once a cell has ended.
+fn end_cell(inbound: &Option<Arc<dyn Inbound>>) {
+    if let Some(inbound) = inbound {
+        inbound.cell_ended();
     }
 }
 
@@ -401,8 +401,8 @@ impl PrivateLoop {
 }
 
 impl Executor for AttachedExecutor {
-    fn submit(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
-        self.state().queue.push_back((header, request));
+    fn submit(&self, py: Python<'_>, session: &Arc<Session>, parent: Parent, request: ExecuteRequest) {
+        self.state().queue.push_back((parent, request));
         // Anywhere but the idle worker (the watcher, during a cell), it waits its turn.
         if self.is_current_worker() {
             self.run_queued(py, session);

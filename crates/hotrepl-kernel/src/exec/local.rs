@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use hotrepl_proto::{ExecuteRequest, Header};
+use hotrepl_proto::ExecuteRequest;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
@@ -33,6 +33,7 @@ use crate::cell::CellRun;
 use crate::ops::execute::{self, Execution};
 use crate::pycache::py_attr;
 use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
+use crate::transport::Parent;
 
 /// How long a kernel with no cell to run waits before it loads asyncio anyway. A person
 /// types for longer than this, so their first cell finds the loop ready; cells sent at
@@ -65,7 +66,7 @@ struct State {
 
 struct Job {
     session: Arc<Session>,
-    header: Header,
+    parent: Parent,
     request: ExecuteRequest,
 }
 
@@ -157,7 +158,7 @@ impl LocalKernel {
 
     /// Runs a cell before the loop exists: here, unless it awaits.
     fn run_without_loop(self: &Arc<Self>, py: Python<'_>, job: Job) -> PyResult<()> {
-        let (execution, run) = execute::begin(py, &job.session, job.header, &job.request);
+        let (execution, run) = execute::begin(py, &job.session, job.parent, &job.request);
         let Some(run) = run else { return Ok(()) };
         if run.awaits(py) {
             self.bring_up_loop(py)?;
@@ -365,7 +366,7 @@ impl LocalKernel {
                 None => return,
             }
         };
-        let (execution, run) = execute::begin(py, &job.session, job.header, &job.request);
+        let (execution, run) = execute::begin(py, &job.session, job.parent, &job.request);
         let Some(run) = run else {
             self.schedule_next(py, false);
             return;
@@ -444,10 +445,10 @@ impl LocalKernel {
 }
 
 impl Executor for LocalKernel {
-    fn submit(&self, py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
+    fn submit(&self, py: Python<'_>, session: &Arc<Session>, parent: Parent, request: ExecuteRequest) {
         self.state().queue.push_back(Job {
             session: session.clone(),
-            header,
+            parent,
             request,
         });
         self.queued.notify_all();

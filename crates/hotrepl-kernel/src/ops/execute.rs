@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use hotrepl_proto::{ErrorContent, ExecuteReply, ExecuteRequest, ExecuteResult, Header, ReplyStatus};
+use hotrepl_proto::{ErrorContent, ExecuteReply, ExecuteRequest, ExecuteResult, ReplyStatus};
 use pyo3::exceptions::PySystemExit;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -22,14 +22,15 @@ use crate::magics::{self, UsageError};
 use crate::session::Session;
 use crate::traceback;
 use crate::transform;
+use crate::transport::Parent;
 
-pub fn handle(py: Python<'_>, session: &Arc<Session>, header: Header, request: ExecuteRequest) {
-    session.executor.clone().submit(py, session, header, request);
+pub fn handle(py: Python<'_>, session: &Arc<Session>, parent: Parent, request: ExecuteRequest) {
+    session.executor.clone().submit(py, session, parent, request);
 }
 
 /// One execute request on its way through an executor.
 pub struct Execution {
-    pub header: Header,
+    pub parent: Parent,
     pub count: u64,
     silent: bool,
     /// The cell's source, kept for `post_cell` hooks when there are any.
@@ -69,7 +70,7 @@ fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
 pub fn begin(
     py: Python<'_>,
     session: &Session,
-    header: Header,
+    parent: Parent,
     request: &ExecuteRequest,
 ) -> (Execution, Option<CellRun>) {
     let count = if request.silent {
@@ -79,12 +80,19 @@ pub fn begin(
     };
     let hooked = hooks::any();
     let execution = Execution {
-        header,
+        parent,
         count,
         silent: request.silent,
         source_for_hooks: hooked.then(|| request.code.clone()),
     };
-    session.io.set_parent(Some(&execution.header));
+    session.io.start_cell(&execution.parent);
+    if session.io.broadcasts() {
+        // Several clients see this session's output: what the cell's tasks print later, while
+        // other cells run, must still show under this cell.
+        if let Err(e) = crate::output::enter_cell_context(py, &session.io, &execution.parent) {
+            e.print(py);
+        }
+    }
     // Whatever a magic run outside any cell left there is not this cell's.
     session.take_payloads();
     let typed = hooks::transform_input(py, &request.code);
@@ -134,8 +142,8 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
     if let Some(source) = &execution.source_for_hooks {
         run_post_cell_hooks(py, source, &outcome);
     }
-    let outbox = session.io.outbox();
-    let parent = Some(&execution.header);
+    let io = &session.io;
+    let parent = &execution.parent;
     let mut exit_code = None;
     let error = match outcome {
         Outcome::Value(Some(value)) => {
@@ -155,10 +163,10 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
             if !err.is_instance_of::<UsageError>(py) {
                 session.set_last_error(err.value(py).clone().into_any().unbind());
                 if session.pdb.load(Ordering::Relaxed) {
-                    outbox.queue_content(error.clone(), parent);
+                    io.queue_output(parent, error.clone());
                     debug_post_mortem(py, &err);
                     let reply = reply_for(execution, Some(error), None, session.take_payloads());
-                    outbox.send_content(reply, parent);
+                    io.reply(parent, reply);
                     return None;
                 }
             }
@@ -175,9 +183,9 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
         }),
     };
     if let Some(error) = &error {
-        outbox.queue_content(error.clone(), parent);
+        io.queue_output(parent, error.clone());
     }
-    outbox.send_content(reply_for(execution, error, exit_code, session.take_payloads()), parent);
+    io.reply(parent, reply_for(execution, error, exit_code, session.take_payloads()));
     exit_code
 }
 
@@ -235,13 +243,13 @@ fn display(py: Python<'_>, session: &Session, execution: &Execution, value: Py<P
     if let Err(err) = session.namespace(py).set_item("_", &value) {
         return Some(traceback::error_content(py, &err));
     }
-    session.io.outbox().queue_content(
+    session.io.queue_output(
+        &execution.parent,
         ExecuteResult {
             execution_count: execution.count,
             data,
             metadata,
         },
-        Some(&execution.header),
     );
     None
 }

@@ -16,6 +16,7 @@ use hotrepl_proto::{Content, Message, ProtocolError};
 use pyo3::prelude::*;
 
 use crate::session::Session;
+use crate::transport::{Parent, Request};
 
 /// Whether the connection goes on after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,47 +28,61 @@ pub enum Next {
 /// Answers what can be answered without the interpreter; hands back what cannot. Keeping
 /// the GIL out of these lets the kernel say who it is while its main thread is still busy
 /// importing, and lets a session end while a cell holds the GIL.
-pub fn dispatch_plain(session: &Session, msg: Message) -> Result<Next, Message> {
-    let outbox = session.io.outbox();
-    match &msg.content {
-        Content::KernelInfoRequest(_) => outbox.send_content(kernel_info::reply(), Some(&msg.header)),
-        Content::ShutdownRequest(request) => {
-            outbox.send_content(shutdown::reply(request), Some(&msg.header));
-            return Ok(Next::Close);
-        }
-        _ => return Err(msg),
-    }
-    Ok(Next::Continue)
+pub fn dispatch_plain(session: &Session, request: Request) -> Result<Next, Request> {
+    let (reply, next): (Content, Next) = match &request.msg.content {
+        Content::KernelInfoRequest(_) => (kernel_info::reply().into(), Next::Continue),
+        Content::ShutdownRequest(shutdown) => (shutdown::reply(shutdown).into(), Next::Close),
+        _ => return Err(request),
+    };
+    session.io.reply(&Parent::of(request.msg.header, request.origin), reply);
+    Ok(next)
 }
 
 /// Answers a request that needs the interpreter.
-pub fn dispatch(py: Python<'_>, session: &Arc<Session>, msg: Message) -> Next {
-    let outbox = session.io.outbox();
-    let parent = Some(&msg.header);
-    match msg.content {
-        Content::ExecuteRequest(request) => {
+pub fn dispatch(py: Python<'_>, session: &Arc<Session>, request: Request) -> Next {
+    let Request { msg, origin } = request;
+    let Message {
+        header,
+        parent_header,
+        metadata,
+        content,
+    } = msg;
+    let io = &session.io;
+    match content {
+        Content::ExecuteRequest(execute) => {
             // The client says how wide its screen is, for pretty printing.
-            if let Some(width) = msg.metadata.get("width").and_then(serde_json::Value::as_u64) {
+            if let Some(width) = metadata.get("width").and_then(serde_json::Value::as_u64) {
                 session
                     .display_width
                     .store((width as usize).clamp(20, 1000), std::sync::atomic::Ordering::Relaxed);
             }
-            execute::handle(py, session, msg.header.clone(), request)
+            execute::handle(py, session, Parent::of(header, origin), execute)
         }
-        Content::IsCompleteRequest(request) => outbox.send_content(is_complete::reply(py, &request), parent),
-        Content::CompleteRequest(request) => outbox.send_content(complete::reply(py, session, &request), parent),
-        Content::InspectRequest(request) => outbox.send_content(inspect::reply(py, session, &request), parent),
-        Content::InterruptRequest(request) => outbox.send_content(interrupt::reply(py, session, &request), parent),
+        Content::IsCompleteRequest(r) => io.reply(&Parent::of(header, origin), is_complete::reply(py, &r)),
+        Content::CompleteRequest(r) => io.reply(&Parent::of(header, origin), complete::reply(py, session, &r)),
+        Content::InspectRequest(r) => io.reply(&Parent::of(header, origin), inspect::reply(py, session, &r)),
+        Content::InterruptRequest(r) => io.reply(&Parent::of(header, origin), interrupt::reply(py, session, &r)),
         Content::InputReply(reply) => {
-            session.io.answer_input(py, reply);
+            io.answer_input(py, reply);
         }
-        other => match dispatch_plain(session, Message { content: other, ..msg }) {
-            Ok(next) => return next,
-            Err(msg) => {
-                let reason = format!("unsupported request type '{}'", msg.msg_type());
-                outbox.send_content(ProtocolError { reason }, Some(&msg.header));
+        other => {
+            let msg = Message {
+                header,
+                parent_header,
+                metadata,
+                content: other,
+            };
+            match dispatch_plain(session, Request { msg, origin }) {
+                Ok(next) => return next,
+                Err(request) => {
+                    let reason = format!("unsupported request type '{}'", request.msg.msg_type());
+                    io.reply(
+                        &Parent::of(request.msg.header, request.origin),
+                        ProtocolError { reason },
+                    );
+                }
             }
-        },
+        }
     }
     Next::Continue
 }

@@ -31,7 +31,7 @@ use crate::connection::{self, Connection, Requests};
 use crate::exec::host_loop::LoopSource;
 use crate::line_mode::{self, LineReader};
 use crate::ops::kernel_info;
-use crate::outbox::Encoding;
+use crate::outbox::{Encoding, Outbox, StreamWire};
 use crate::output;
 use crate::reader::RequestReader;
 use crate::session::{CloseReason, Namespace};
@@ -354,7 +354,7 @@ impl Shared {
         // in this thread state, and the cell's tasks copy it from there.
         threads::with_python(|py| {
             if let Some(conn) = self.open_session(py, socket, headers, who, number) {
-                finish_session(&conn, conn.serve());
+                conn.serve_and_finish();
             }
         });
     }
@@ -441,18 +441,17 @@ impl Shared {
             Some(ns) => ns.clone_ref(py),
             None => py.import("__main__").ok()?.dict().unbind(),
         };
+        let outbox = Outbox::new(StreamWire::new(write_half, encoding), headers);
         let requests = if client.lines {
-            Requests::Lines(LineReader::new(socket))
+            Requests::Lines(LineReader::new(socket, outbox.clone()))
         } else {
             Requests::Frames(reader)
         };
         let label = format!("session {number} ({}) on {}", client.who, self.address);
         let opened = attach::open(
             py,
-            write_half,
+            outbox,
             requests,
-            encoding,
-            headers,
             Namespace { globals, locals: None },
             self.loops.clone(),
             number,
@@ -507,7 +506,7 @@ impl Shared {
         let deadline = Instant::now() + LAST_OUTPUT_GRACE;
         threads::without_python(py, || {
             for conn in &connections {
-                conn.session.io.outbox().close_by(deadline);
+                conn.session.io.sink().close_by(deadline);
             }
         });
         // With no server left, the program gets its own sys.stdout and friends back.
@@ -544,22 +543,9 @@ impl Refusal {
     }
 }
 
-/// After a session's thread stops serving: logs the end and lets the session go. A thread
-/// that stopped because its stuck cell was abandoned (None) leaves quietly.
-pub fn finish_session(conn: &Arc<Connection>, reason: Option<CloseReason>) {
-    let Some(reason) = reason else { return };
-    conn.session.io.outbox().close();
-    output::context_session_ended();
-    let why = match reason {
-        CloseReason::Shutdown => "ended by the client",
-        CloseReason::ClientGone => "closed",
-    };
-    threads::with_python(|py| log_event(py, "info", &format!("{} {why}", conn.label())));
-}
-
 /// Logs through `logging.getLogger("hotrepl")`: the program's own logging decides where it
 /// goes (hotrepl adds no handler).
-fn log_event(py: Python<'_>, level: &str, message: &str) {
+pub(crate) fn log_event(py: Python<'_>, level: &str, message: &str) {
     let logged = py
         .import("logging")
         .and_then(|logging| logging.call_method1("getLogger", ("hotrepl",)))
