@@ -27,13 +27,15 @@ def start(
     path: Optional[Union[str, PathLike[str]]] = None,
     tcp: Optional[Tuple[str, int]] = None,
     token: Optional[str] = None,
+    audit: Optional[Union[str, PathLike[str]]] = None,
 ) -> Server:
     """Serve this process to ``hotrepl attach``, in background threads; returns at once.
 
     namespace: the globals sessions run in (default: ``__main__``'s). loop: the event loop
     cells that ``await`` run on. path: the Unix socket (default: in
     ``$XDG_RUNTIME_DIR/hotrepl/``). tcp: ``(host, port)`` to serve TCP instead, always with
-    a token (``token=`` or generated: ``server.token``).
+    a token (``token=`` or generated: ``server.token``). audit: a file to append one JSON
+    line to for every cell any session runs (who, when, the code, how it ended).
     """
 class Embedded:
     """A running embedded REPL (the ``hotrepl`` client on this terminal)."""
@@ -48,5 +50,7 @@ def stop() -> None:
     """Stop every server started in this process (also runs at exit)."""
 def after_fork_in_child() -> None: ...
 def before_exit() -> None: ...
+def history_magic(line: str) -> str:
+    """``%history LINE`` for the session the caller runs in (ValueError on bad arguments)."""
 def serve_local(fd: int) -> int:
     """Serve the local REPL's client on socket ``fd`` until it leaves; return the exit status."""

@@ -4,10 +4,12 @@ mod attach;
 mod batch;
 mod connection;
 mod editor;
+mod editor_history;
 mod events;
 mod exec;
 mod hangup;
 mod highlight;
+mod history;
 mod input;
 mod kernel;
 mod ps;
@@ -71,6 +73,8 @@ enum Command {
     },
     /// List this user's processes that can be attached to (only a header if none).
     Ps,
+    /// Search the cells of every session, local and attached (oldest first).
+    History(history::HistoryArgs),
     /// Run a script like `python SCRIPT ARGS...`, with hotrepl.start() called first.
     Run {
         script: PathBuf,
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Some(Command::Attach { target, token }) => attach::run(&target, token),
         Some(Command::Exec { target, code, token }) => exec::run(&target, &code, token),
         Some(Command::Ps) => ps::run().map(|()| 0),
+        Some(Command::History(args)) => history::run(&args),
         Some(Command::Run { script, args }) => Err(run::run(python, &script, &args)),
     };
     let status = status.unwrap_or_else(|message| {

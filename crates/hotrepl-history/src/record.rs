@@ -116,14 +116,20 @@ impl Capped {
         capped
     }
 
-    /// Appends what fits under `cap` bytes in all (cut at a character boundary) and counts
-    /// the rest as omitted. Once anything was left out, everything after it is too: what is
-    /// kept is always the start of the output, without holes.
+    /// Appends what fits under `cap` bytes in all (see [`Budget::take`]).
     pub fn push(&mut self, text: &str, cap: usize) {
-        let room = if self.omitted > 0 { 0 } else { cap.saturating_sub(self.text.len()) };
-        let kept = fitting(text, room);
+        let mut budget = self.budget();
+        let (kept, omitted) = budget.take(text, cap);
         self.text.push_str(kept);
-        self.omitted += (text.len() - kept.len()) as u64;
+        self.omitted += omitted;
+    }
+
+    /// How much of the cap this text has used.
+    pub fn budget(&self) -> Budget {
+        Budget {
+            kept: self.text.len(),
+            cut: self.omitted > 0,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,8 +137,28 @@ impl Capped {
     }
 }
 
+/// How much of a stream has been kept under its cap so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    kept: usize,
+    cut: bool,
+}
+
+impl Budget {
+    /// The part of `text` that is kept (what fits under `cap` bytes in all, cut at a
+    /// character boundary) and how many bytes are left out. Once anything was left out,
+    /// everything after it is too: what is kept is always the start of the stream.
+    pub fn take<'a>(&mut self, text: &'a str, cap: usize) -> (&'a str, u64) {
+        let room = if self.cut { 0 } else { cap.saturating_sub(self.kept) };
+        let kept = fitting(text, room);
+        self.kept += kept.len();
+        self.cut |= kept.len() < text.len();
+        (kept, (text.len() - kept.len()) as u64)
+    }
+}
+
 /// The longest prefix of `text` of at most `room` bytes that ends on a character boundary.
-pub fn fitting(text: &str, room: usize) -> &str {
+fn fitting(text: &str, room: usize) -> &str {
     if text.len() <= room {
         return text;
     }
@@ -192,6 +218,45 @@ impl Outputs {
     pub fn is_empty(&self) -> bool {
         self.stdout.is_empty() && self.stderr.is_empty() && self.result.is_none() && self.error.is_none()
     }
+
+    /// The outputs of cell `count` as a person reads them: what it printed, its value as
+    /// `Out[N]: ...`, its traceback, and what the cap left out.
+    pub fn shown(&self, count: u64) -> String {
+        let mut shown = String::new();
+        let mut add = |text: &str| {
+            shown.push_str(text);
+            if !text.is_empty() && !text.ends_with('\n') {
+                shown.push('\n');
+            }
+        };
+        add(&self.stdout.text);
+        add(&self.stderr.text);
+        if let Some(result) = &self.result {
+            add(&format!("Out[{count}]: {}", result.text));
+        }
+        if let Some(error) = &self.error {
+            if !error.traceback.text.is_empty() {
+                add(&error.traceback.text);
+            } else if error.evalue.is_empty() {
+                add(&error.ename);
+            } else {
+                add(&format!("{}: {}", error.ename, error.evalue));
+            }
+        }
+        let result = self.result.as_ref().map_or(0, |r| r.omitted);
+        let traceback = self.error.as_ref().map_or(0, |e| e.traceback.omitted);
+        for (what, omitted) in [
+            ("stdout", self.stdout.omitted),
+            ("stderr", self.stderr.omitted),
+            ("the value", result),
+            ("the traceback", traceback),
+        ] {
+            if omitted > 0 {
+                add(&format!("[{omitted} more bytes of {what} were not kept]"));
+            }
+        }
+        shown
+    }
 }
 
 /// One cell as it is recorded.
@@ -235,6 +300,32 @@ mod tests {
         c.push("xyz", 5);
         assert_eq!(c.text, "abcd");
         assert_eq!(c.omitted, 5);
+    }
+
+    #[test]
+    fn outputs_show_as_printed_then_the_value_then_what_was_left_out() {
+        let outputs = Outputs {
+            stdout: Capped {
+                text: "hello".into(),
+                omitted: 12,
+            },
+            stderr: Capped::new("warning\n", 100),
+            result: Some(Capped::new("42", 100)),
+            error: None,
+        };
+        assert_eq!(
+            outputs.shown(7),
+            "hello\nwarning\nOut[7]: 42\n[12 more bytes of stdout were not kept]\n"
+        );
+        let failed = Outputs {
+            error: Some(CellError {
+                ename: "KeyboardInterrupt".into(),
+                evalue: String::new(),
+                traceback: Capped::default(),
+            }),
+            ..Outputs::default()
+        };
+        assert_eq!(failed.shown(1), "KeyboardInterrupt\n");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cell;
 mod connection;
 mod embed;
 mod exec;
+mod history;
 mod line_mode;
 mod local;
 mod ops;
@@ -36,5 +37,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<embed::Embedded>()?;
     m.add_class::<output::OutputStream>()?;
     m.add_class::<output::InputStream>()?;
+    m.add_function(wrap_pyfunction!(history::magic::history_magic, m)?)?;
     Ok(())
 }

@@ -31,6 +31,8 @@ pub struct SessionIo {
     any_thread_waits: bool,
     input: Mutex<Option<Arc<PendingInput>>>,
     parent: Mutex<Option<Header>>,
+    /// The session's part in history (what its cells print is recorded there).
+    pub history: crate::history::SessionLog,
 }
 
 struct PendingInput {
@@ -52,6 +54,7 @@ impl SessionIo {
             any_thread_waits,
             input: Mutex::new(None),
             parent: Mutex::new(None),
+            history: crate::history::SessionLog::new(),
         })
     }
 
@@ -66,6 +69,7 @@ impl SessionIo {
     }
 
     pub fn write(&self, py: Python<'_>, name: StreamName, text: &str) {
+        self.history.output(name, text); // history: record what the session is sent
         let own_thread = is_bound_to_this_thread(self);
         let may_wait = self.any_thread_waits || own_thread;
         if self.outbox.push_text(name, text, may_wait) == Pressure::High && may_wait {
@@ -257,6 +261,14 @@ enum Route {
     Nowhere,
     /// Not a session's: the object that was replaced.
     Original,
+}
+
+/// The session the calling code belongs to, if any.
+pub fn current_session(py: Python<'_>) -> Option<Arc<SessionIo>> {
+    match route(py) {
+        Route::Session(io) => Some(io),
+        Route::Nowhere | Route::Original => None,
+    }
 }
 
 fn route(py: Python<'_>) -> Route {

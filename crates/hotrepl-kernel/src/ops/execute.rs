@@ -76,6 +76,7 @@ pub fn begin(
         silent: request.silent,
     };
     session.io.set_parent(Some(&execution.header));
+    crate::history::cell_started(session, count, request); // history: the cell's input and start
     let compiled = {
         let mut flags = session.future_flags().lock().unwrap_or_else(|e| e.into_inner());
         cell::compile(py, &request.code, &mut flags)
@@ -129,6 +130,8 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
     if let Some(error) = &error {
         outbox.queue_content(error.clone(), parent);
     }
+    // history: recorded before the reply leaves, so a reader asking after it finds the cell.
+    crate::history::cell_finished(py, session, execution.count, error.as_ref(), exit_code);
     let reply = ExecuteReply {
         status: if error.is_some() {
             ReplyStatus::Error
@@ -156,6 +159,7 @@ fn display(py: Python<'_>, session: &Session, execution: &Execution, value: Py<P
     if let Err(err) = session.namespace(py).set_item("_", &value) {
         return Some(traceback::error_content(py, &err));
     }
+    crate::history::displayed(py, session, execution.count, &value, &text); // history: Out, _N
     let mut data = Map::new();
     data.insert("text/plain".into(), Value::String(text));
     session.io.outbox().queue_content(
