@@ -1,12 +1,16 @@
 //! Recording without delaying anyone: [`Recorder`] hands records to a queue under a short
 //! lock and returns; the [`Writer`], on a thread of its own, writes them in transactions.
 //!
-//! Durability rule: a record handed in is committed within [`Recorder::new`]'s `window`
-//! (a few milliseconds) plus the time the database takes, on the recording process's own
-//! thread. A commit survives that process being killed. So a client killed right after a
-//! cell completes loses nothing (the kernel or the program that ran the cell records it, and
-//! outlives the client or flushes on its way out); the recording process itself being
-//! killed loses at most the records of its last window.
+//! Durability rule: a record that comes after a quiet spell (a person running cells) is
+//! committed at once, in the time the database takes (about a millisecond); records that
+//! keep coming (a script running cells back to back) are gathered for [`Recorder::new`]'s
+//! `window` (a few milliseconds) and committed together, so that recording costs the cells
+//! little. A commit survives the recording process being killed. So a client killed right
+//! after a cell completes loses nothing: the kernel or program that ran the cell records
+//! it, and outlives the client or flushes on its way out. (The local REPL's kernel is
+//! ended together with its client, and has committed a cell typed at the prompt about a
+//! millisecond after its reply.) The recording process itself being killed loses at most
+//! the records of its last window.
 //!
 //! Many processes write one database: writes wait for each other (the busy timeout) and a
 //! transaction that still finds the database busy is retried, never dropped.
@@ -66,6 +70,9 @@ pub struct Writer {
     store: Option<Store>,
     /// Set once the database proved unusable: records are dropped (audits go on).
     disabled: bool,
+    /// When the last batch was written: a record coming within a window of it is part of
+    /// a stream of records, and waits for more.
+    last_write: Option<Instant>,
     /// Audit files and errors already warned about, to say each once.
     warned: HashSet<String>,
 }
@@ -94,6 +101,7 @@ impl Recorder {
             warn,
             store: None,
             warned: HashSet::new(),
+            last_write: None,
         };
         (Recorder { shared }, writer)
     }
@@ -162,18 +170,21 @@ impl Recorder {
 const BUSY_PAUSE: Duration = Duration::from_millis(50);
 
 impl Writer {
-    /// Writes batches as they come, for the life of the process.
+    /// Opens the database, then writes batches as they come, for the life of the process.
     pub fn run(mut self) {
+        self.store();
         loop {
             let jobs = self.next_batch();
             let n = jobs.len() as u64;
             self.write(jobs);
+            self.last_write = Some(Instant::now());
             self.shared.lock().done += n;
             self.shared.progress.notify_all();
         }
     }
 
-    /// Waits for a first job, then gathers more for the window (unless a flush waits).
+    /// Waits for a first job; if it belongs to a stream of them, gathers more for the
+    /// window (unless a flush waits).
     fn next_batch(&self) -> Vec<Job> {
         let shared = &self.shared;
         let mut q = shared.lock();
@@ -182,8 +193,9 @@ impl Writer {
             q = shared.work.wait(q).unwrap_or_else(|e| e.into_inner());
         }
         q.writer_idle = false;
+        let streaming = self.last_write.is_some_and(|at| at.elapsed() < shared.window);
         let deadline = Instant::now() + shared.window;
-        while q.flush_to <= q.done {
+        while streaming && q.flush_to <= q.done {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;

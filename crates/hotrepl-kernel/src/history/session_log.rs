@@ -80,13 +80,17 @@ impl SessionLog {
         &self.id
     }
 
-    /// Where the session runs; said once, when it opens.
+    /// Where the session runs; said once, when it opens. The recorder starts now, so that
+    /// the database is open by the time the first cell ends.
     pub fn set_place(&self, place: Place) {
         let _ = self.info.set(Arc::new(SessionInfo {
             id: self.id.clone(),
             started_us: self.started_us,
             place,
         }));
+        if settings().enabled {
+            recorder();
+        }
     }
 
     /// Every cell the session runs also goes to `log`, as run by `who`.
