@@ -1,7 +1,7 @@
-//! History, kernel side: the process-wide recorder (its writer thread started on first use,
-//! never on a cell's path), each session's log of the cell it runs ([`SessionLog`]), the
-//! names IPython users expect after each cell (`_i`, `Out`, ...: [`names`]), `%history`
-//! ([`magic`]), and the audit file of `hotrepl.start(audit=...)`.
+//! History, kernel side: the process-wide recorder (its writer thread started by the first
+//! cell, the database opened on that thread), each session's log of the cell it runs
+//! ([`SessionLog`]), the names IPython users expect after each cell (`_i`, `Out`, ...:
+//! [`names`]), `%history` ([`magic`]), and the audit file of `hotrepl.start(audit=...)`.
 //!
 //! The pipeline calls [`cell_started`] when a cell is announced, [`displayed`] when its
 //! value is shown and [`cell_finished`] before its reply is sent; [`SessionLog::output`] sees

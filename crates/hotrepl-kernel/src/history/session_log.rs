@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use hotrepl_history::record::now_us;
 use hotrepl_history::{
-    AuditEntry, AuditLog, Budget, Capped, Cell, CellError, LateOutput, Outputs, Place, PlaceKind, SessionInfo,
-    Status, Stream, Who,
+    AuditEntry, AuditLog, Budget, Capped, Cell, CellError, LateOutput, Outputs, Place, PlaceKind, Recorder,
+    SessionInfo, Status, Stream, Who,
 };
 use hotrepl_proto::{ErrorContent, ExecuteRequest, StreamName};
 use pyo3::prelude::*;
@@ -25,6 +25,9 @@ pub struct SessionLog {
     started_us: i64,
     info: OnceLock<Arc<SessionInfo>>,
     audit: OnceLock<(Arc<AuditLog>, Who)>,
+    /// The process's recorder, once the session has run a cell (it starts the recorder: the
+    /// database opens while that cell runs, not while the session starts up).
+    recorder: OnceLock<Option<Recorder>>,
     state: Mutex<State>,
     /// Held while Python runs (setting names may free objects whose `__del__` prints), so
     /// apart from `state`, which output needs.
@@ -69,6 +72,7 @@ impl SessionLog {
             started_us: now_us(),
             info: OnceLock::new(),
             audit: OnceLock::new(),
+            recorder: OnceLock::new(),
             state: Mutex::new(State::default()),
             names: Mutex::new(names::Names::default()),
         }
@@ -80,17 +84,13 @@ impl SessionLog {
         &self.id
     }
 
-    /// Where the session runs; said once, when it opens. The recorder starts now, so that
-    /// the database is open by the time the first cell ends.
+    /// Where the session runs; said once, when it opens.
     pub fn set_place(&self, place: Place) {
         let _ = self.info.set(Arc::new(SessionInfo {
             id: self.id.clone(),
             started_us: self.started_us,
             place,
         }));
-        if settings().enabled {
-            recorder();
-        }
     }
 
     /// Every cell the session runs also goes to `log`, as run by `who`.
@@ -110,6 +110,10 @@ impl SessionLog {
                 place: Place::here(PlaceKind::Local, "", ""),
             })
         })
+    }
+
+    fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.get_or_init(recorder).as_ref()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -157,7 +161,7 @@ impl SessionLog {
             },
         };
         drop(state);
-        if let Some(recorder) = recorder() {
+        if let Some(recorder) = self.recorder() {
             recorder.record_late(late);
         }
     }
@@ -169,6 +173,7 @@ pub fn cell_started(session: &Session, count: u64, request: &ExecuteRequest) {
     if !log.active() {
         return;
     }
+    log.recorder();
     log.state().running = Some(Running {
         count,
         input: request.code.clone(),
@@ -223,8 +228,8 @@ pub fn cell_finished(
         (None, Some(_)) => Status::Error,
         (None, None) => Status::Ok,
     };
-    let recorder = recorder();
-    if let (Some((audit, who)), Some(recorder)) = (log.audit.get(), &recorder) {
+    let recorder = log.recorder();
+    if let (Some((audit, who)), Some(recorder)) = (log.audit.get(), recorder) {
         recorder.audit(
             audit.clone(),
             AuditEntry {
