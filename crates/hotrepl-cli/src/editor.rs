@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use hotrepl_proto::{CompleteRequest, Completeness, Content, IsCompleteRequest};
 use reedline::{
-    default_emacs_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, Emacs, ExternalPrinter,
-    KeyCode, KeyModifiers, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch,
-    PromptHistorySearchStatus, Reedline, ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator,
+    default_emacs_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, Emacs, ExternalPrinter, KeyCode,
+    KeyModifiers, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus, Reedline,
+    ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator,
 };
 
 use crate::connection::Connection;

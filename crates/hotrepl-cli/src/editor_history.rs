@@ -111,7 +111,9 @@ impl EditorHistory {
         if after >= OWN_BASE - 1 || limit == Some(0) {
             return Ok(Vec::new());
         }
-        let Some(store) = self.store() else { return Ok(Vec::new()) };
+        let Some(store) = self.store() else {
+            return Ok(Vec::new());
+        };
         let query = Query {
             text,
             not_input,
@@ -125,7 +127,10 @@ impl EditorHistory {
         let cells = store
             .cells(&query)
             .map_err(|_| ReedlineError(ReedlineErrorVariants::OtherHistoryError("cannot read the history")))?;
-        Ok(cells.into_iter().map(|StoredCell { id, input, .. }| item(id, input)).collect())
+        Ok(cells
+            .into_iter()
+            .map(|StoredCell { id, input, .. }| item(id, input))
+            .collect())
     }
 }
 
@@ -156,7 +161,9 @@ impl History for EditorHistory {
 
     fn load(&self, id: HistoryItemId) -> reedline::Result<HistoryItem> {
         let found = if id.0 >= OWN_BASE {
-            self.own.get((id.0 - OWN_BASE) as usize).map(|cell| item(id.0, cell.clone()))
+            self.own
+                .get((id.0 - OWN_BASE) as usize)
+                .map(|cell| item(id.0, cell.clone()))
         } else {
             self.stored_cells(id.0 - 1, id.0 + 1, None, None, SearchDirection::Forward, Some(1))?
                 .pop()
@@ -199,7 +206,9 @@ impl History for EditorHistory {
         };
         let limit = query.limit.map(|n| n.max(0) as usize);
         let own = self.own_cells(after, before, &matches, query.direction);
-        let stored = |limit: Option<usize>| self.stored_cells(after, before, text.clone(), shown.clone(), query.direction, limit);
+        let stored = |limit: Option<usize>| {
+            self.stored_cells(after, before, text.clone(), shown.clone(), query.direction, limit)
+        };
         let mut found = match query.direction {
             SearchDirection::Backward => {
                 let left = limit.map(|n| n.saturating_sub(own.len()));

@@ -46,9 +46,7 @@ pub fn run(args: &HistoryArgs) -> Result<i32, String> {
     let warn = |w: &str| eprintln!("hotrepl: {w}");
     let store = Store::open(&path, paths::legacy_file().as_deref(), &warn).map_err(|e| e.to_string())?;
     let text = match (&args.pattern, args.regex) {
-        (Some(p), true) => Some(TextMatch::Regex(
-            Regex::new(p).map_err(|e| format!("--regex: {e}"))?,
-        )),
+        (Some(p), true) => Some(TextMatch::Regex(Regex::new(p).map_err(|e| format!("--regex: {e}"))?)),
         (Some(p), false) => Some(TextMatch::Substring(p.clone())),
         (None, _) => None,
     };
@@ -123,7 +121,11 @@ fn place_text(place: &Place) -> String {
         PlaceKind::Local => format!("local REPL, {pid} on {}", place.host),
         PlaceKind::Imported => "imported from the old line history".into(),
         PlaceKind::Attached | PlaceKind::Embedded => {
-            let how = if place.kind == PlaceKind::Embedded { "embedded in " } else { "" };
+            let how = if place.kind == PlaceKind::Embedded {
+                "embedded in "
+            } else {
+                ""
+            };
             let at = if place.address.is_empty() {
                 String::new()
             } else {

@@ -15,7 +15,7 @@ pub use audit::{AuditEntry, AuditLog, Who};
 pub use query::{Query, StoredCell, StoredSession, Target, TextMatch};
 pub use record::{Budget, Capped, Cell, CellError, LateOutput, Outputs, Place, PlaceKind, SessionInfo, Status, Stream};
 pub use recorder::{Recorder, Writer};
-pub use store::{OpenError, Record, Store};
 pub use regex::Regex;
 /// What a query fails with.
 pub use rusqlite::Error as SqlError;
+pub use store::{OpenError, Record, Store};

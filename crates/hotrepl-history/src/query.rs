@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use regex::Regex;
 use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{OptionalExtension, Row};
 
 use crate::record::{Capped, CellError, Outputs, Place, PlaceKind, Status};
 use crate::store::Store;
@@ -32,7 +32,9 @@ pub enum Target {
     Pid(u32),
     /// A substring of the program's command line.
     Program(String),
-    /// The same target as this place (see [`Place::same_target`]).
+    /// The same target as this place: the same program (by its command line) on the same
+    /// host, whatever its pid (a program restarts under a new one); for the local REPL, any
+    /// local REPL on the same host.
     SameAs(Place),
 }
 
@@ -266,7 +268,11 @@ impl Store {
                 duration_us: row.get(4)?,
                 status: Status::parse(&status),
                 session: session_from(row, 6)?,
-                outputs: if query.outputs { Some(outputs_from(row, 14)?) } else { None },
+                outputs: if query.outputs {
+                    Some(outputs_from(row, 14)?)
+                } else {
+                    None
+                },
             });
         }
         Ok(found)
@@ -277,14 +283,6 @@ impl Store {
         self.conn
             .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?1"))?
             .query_row([id], |r| session_from(r, 0))
-            .optional()
-    }
-
-    /// The session numbered `number`.
-    pub fn session_by_number(&self, number: i64) -> rusqlite::Result<Option<StoredSession>> {
-        self.conn
-            .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.number = ?1"))?
-            .query_row([number], |r| session_from(r, 0))
             .optional()
     }
 
@@ -306,10 +304,5 @@ impl Store {
             .prepare_cached(&sql)?
             .query_row(rusqlite::params_from_iter(f.params.iter()), |r| r.get(0))
             .optional()
-    }
-
-    /// How many cells there are in all.
-    pub fn count_cells(&self) -> rusqlite::Result<i64> {
-        self.conn.query_row("SELECT count(*) FROM cells", params![], |r| r.get(0))
     }
 }

@@ -69,17 +69,6 @@ impl Place {
             address: address.into(),
         }
     }
-
-    /// Whether `other` is the same target: the same program (by its command line) on the same
-    /// host for a program, any local REPL on the same host for the local REPL. A program that
-    /// restarts under a new pid stays the same target.
-    pub fn same_target(&self, other: &Place) -> bool {
-        let kind = |k| match k {
-            PlaceKind::Embedded => PlaceKind::Attached,
-            k => k,
-        };
-        kind(self.kind) == kind(other.kind) && self.host == other.host && self.program == other.program
-    }
 }
 
 /// This machine's host name (empty if it has none).
@@ -326,22 +315,5 @@ mod tests {
             ..Outputs::default()
         };
         assert_eq!(failed.shown(1), "KeyboardInterrupt\n");
-    }
-
-    #[test]
-    fn a_program_restarted_under_another_pid_is_the_same_target() {
-        let a = Place::here(PlaceKind::Attached, "app.py --port 1", "/run/1.sock");
-        let b = Place {
-            pid: Some(4242),
-            address: "/run/4242.sock".into(),
-            ..a.clone()
-        };
-        assert!(a.same_target(&b));
-        let other = Place {
-            program: "other.py".into(),
-            ..a.clone()
-        };
-        assert!(!a.same_target(&other));
-        assert!(!a.same_target(&Place::here(PlaceKind::Local, "app.py --port 1", "")));
     }
 }

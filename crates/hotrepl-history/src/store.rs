@@ -151,8 +151,11 @@ impl Store {
         create_private(path).map_err(|e| Opening::Unusable(format!("cannot create {}: {e}", path.display())))?;
         let file_id = file_id(path).map_err(|e| Opening::Unusable(format!("{}: {e}", path.display())))?;
         let sqlite = |e| Opening::from_sqlite(e, path, file_id);
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(sqlite)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         let mut store = Store {
             conn,
@@ -190,7 +193,11 @@ impl Store {
             self.create_schema(legacy).map_err(sqlite)?;
         }
         self.conn
-            .query_row("SELECT (SELECT max(id) FROM cells), (SELECT max(number) FROM sessions)", [], |_| Ok(()))
+            .query_row(
+                "SELECT (SELECT max(id) FROM cells), (SELECT max(number) FROM sessions)",
+                [],
+                |_| Ok(()),
+            )
             .map_err(sqlite)?;
         Ok(())
     }
@@ -206,10 +213,6 @@ impl Store {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Whether the file at our path is still the one we opened (another process may have
@@ -254,7 +257,10 @@ enum Opening {
 impl Opening {
     fn from_sqlite(e: rusqlite::Error, path: &Path, file: FileId) -> Opening {
         if is_corrupt(&e) {
-            Opening::Corrupt { why: e.to_string(), file }
+            Opening::Corrupt {
+                why: e.to_string(),
+                file,
+            }
         } else if is_busy(&e) {
             Opening::Busy
         } else {
@@ -264,7 +270,9 @@ impl Opening {
 
     fn into_open_error(self) -> OpenError {
         match self {
-            Opening::Corrupt { why, .. } => OpenError::Unusable(format!("still unreadable after starting afresh: {why}")),
+            Opening::Corrupt { why, .. } => {
+                OpenError::Unusable(format!("still unreadable after starting afresh: {why}"))
+            }
             Opening::Busy => OpenError::Busy,
             Opening::Unusable(e) => OpenError::Unusable(e),
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hotrepl_history::record::now_us;
 use hotrepl_history::{
-    AuditEntry, AuditLog, Capped, Cell, CellError, LateOutput, Outputs, Place, PlaceKind, Query, Recorder,
-    SessionInfo, Status, Store, Stream, Target, TextMatch, Who,
+    AuditEntry, AuditLog, Capped, Cell, CellError, LateOutput, Outputs, Place, PlaceKind, Query, Recorder, SessionInfo,
+    Status, Store, Stream, Target, TextMatch, Who,
 };
 
 const WINDOW: Duration = Duration::from_millis(2);
@@ -48,8 +48,10 @@ fn recorder_with(db: Option<PathBuf>, legacy: Option<PathBuf>) -> (Recorder, Sai
 }
 
 fn session(kind: PlaceKind, program: &str) -> Arc<SessionInfo> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
     Arc::new(SessionInfo {
-        id: format!("s{}", now_us()) + &format!("{:p}", &kind) + program,
+        id: format!("session-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)),
         started_us: now_us(),
         place: Place::here(kind, program, ""),
     })
@@ -128,9 +130,15 @@ fn cells_come_back_with_their_outputs_and_where_they_ran() {
             ..all(false)
         })
         .unwrap();
-    assert_eq!(inputs(&cells), ["print('hello'); 42", "raise ValueError('bad')", "x = 1"]);
+    assert_eq!(
+        inputs(&cells),
+        ["print('hello'); 42", "raise ValueError('bad')", "x = 1"]
+    );
     let first = cells[0].outputs.as_ref().unwrap();
-    assert_eq!((first.stdout.text.as_str(), first.stderr.text.as_str()), ("hello\n", "warn\n"));
+    assert_eq!(
+        (first.stdout.text.as_str(), first.stderr.text.as_str()),
+        ("hello\n", "warn\n")
+    );
     assert_eq!(first.result.as_ref().unwrap().text, "42");
     assert_eq!(cells[1].status, Status::Error);
     let error = cells[1].outputs.as_ref().unwrap().error.as_ref().unwrap();
@@ -154,14 +162,22 @@ fn cells_come_back_with_their_outputs_and_where_they_ran() {
 #[test]
 fn a_cell_after_a_quiet_spell_is_written_at_once_and_a_stream_of_them_together() {
     let db = temp_dir().join("h.sqlite");
-    let (rec, writer) = Recorder::new(Some(db.clone()), None, Duration::from_secs(600), Box::new(|w| panic!("{w}")));
+    let (rec, writer) = Recorder::new(
+        Some(db.clone()),
+        None,
+        Duration::from_secs(600),
+        Box::new(|w| panic!("{w}")),
+    );
     std::thread::spawn(move || writer.run());
     let s = session(PlaceKind::Local, "");
     let stored = || open(&db).cells(&all(false)).unwrap().len();
     rec.record(cell(&s, 1, "typed at the prompt"));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while stored() < 1 {
-        assert!(std::time::Instant::now() < deadline, "the first cell waited for the window");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first cell waited for the window"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     // Right after a write: part of a stream, gathered for the (long) window.
@@ -226,20 +242,46 @@ fn queries_filter_by_text_target_time_session_and_counts() {
     rec.record(cell(&app, 1, "print(stats())"));
     rec.record(cell(&app, 2, "os.getpid()"));
     rec.record(cell(&app, 3, "print(stats())"));
+    // The same program, restarted under another pid, is the same target.
+    let restarted = Arc::new(SessionInfo {
+        place: Place {
+            pid: Some(4343),
+            address: "/run/4343.sock".into(),
+            ..app.place.clone()
+        },
+        ..(*session(PlaceKind::Attached, "restarted")).clone()
+    });
+    rec.record(cell(&restarted, 1, "restarted = True"));
     assert!(rec.flush(FLUSH));
     let store = open(&db);
-    let find = |q: Query| inputs(&store.cells(&q).unwrap()).iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let find = |q: Query| {
+        inputs(&store.cells(&q).unwrap())
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
 
     let text = |m| Query {
         text: Some(m),
         ..all(false)
     };
-    assert_eq!(find(text(TextMatch::Substring("os.".into()))), ["os.getcwd()", "os.getpid()"]);
-    assert_eq!(find(text(TextMatch::Prefix("os".into()))), ["os.getcwd()", "os.getpid()"]);
-    assert_eq!(find(text(TextMatch::Glob("*stats*".into()))), ["print(stats())", "print(stats())"]);
+    assert_eq!(
+        find(text(TextMatch::Substring("os.".into()))),
+        ["os.getcwd()", "os.getpid()"]
+    );
+    assert_eq!(
+        find(text(TextMatch::Prefix("os".into()))),
+        ["os.getcwd()", "os.getpid()"]
+    );
+    assert_eq!(
+        find(text(TextMatch::Glob("*stats*".into()))),
+        ["print(stats())", "print(stats())"]
+    );
     assert_eq!(find(text(TextMatch::Glob("stats".into()))), Vec::<String>::new());
     assert_eq!(
-        find(text(TextMatch::Regex(regex::Regex::new(r"^os\.get(pid|cwd)\(\)$").unwrap()))),
+        find(text(TextMatch::Regex(
+            regex::Regex::new(r"^os\.get(pid|cwd)\(\)$").unwrap()
+        ))),
         ["os.getcwd()", "os.getpid()"]
     );
     assert_eq!(find(text(TextMatch::Exact("import os".into()))), ["import os"]);
@@ -249,8 +291,17 @@ fn queries_filter_by_text_target_time_session_and_counts() {
         ..all(false)
     };
     assert_eq!(find(target(Target::Pid(4242))).len(), 3);
-    assert_eq!(find(target(Target::Program("port 1".into()))).len(), 3);
-    assert_eq!(find(target(Target::SameAs(local.place.clone()))), ["import os", "os.getcwd()"]);
+    assert_eq!(find(target(Target::Program("port 1".into()))).len(), 4);
+    assert_eq!(
+        find(target(Target::SameAs(local.place.clone()))),
+        ["import os", "os.getcwd()"]
+    );
+    assert_eq!(find(target(Target::SameAs(app.place.clone()))).len(), 4);
+    let elsewhere = Place {
+        program: "other.py".into(),
+        ..app.place.clone()
+    };
+    assert_eq!(find(target(Target::SameAs(elsewhere))).len(), 0);
 
     assert_eq!(
         find(Query {
@@ -258,21 +309,27 @@ fn queries_filter_by_text_target_time_session_and_counts() {
             ..all(false)
         })
         .len(),
-        4
+        5
     );
     assert_eq!(
         find(Query {
             unique: true,
             ..all(true)
         }),
-        ["print(stats())", "os.getpid()", "os.getcwd()", "import os"]
+        [
+            "restarted = True",
+            "print(stats())",
+            "os.getpid()",
+            "os.getcwd()",
+            "import os"
+        ]
     );
     assert_eq!(
         find(Query {
             limit: Some(2),
             ..all(true)
         }),
-        ["print(stats())", "os.getpid()"]
+        ["restarted = True", "print(stats())"]
     );
     let app_number = store.session_by_id(&app.id).unwrap().unwrap().number;
     assert_eq!(
@@ -288,13 +345,24 @@ fn queries_filter_by_text_target_time_session_and_counts() {
             exclude_session: Some(app.id.clone()),
             ..all(false)
         }),
-        ["import os", "os.getcwd()"]
+        ["import os", "os.getcwd()", "restarted = True"]
     );
     let local_number = store.session_by_id(&local.id).unwrap().unwrap().number;
-    assert_eq!(store.earlier_session(&app.place, None, 1).unwrap(), Some(app_number));
+    let restarted_number = store.session_by_id(&restarted.id).unwrap().unwrap().number;
+    assert_eq!(
+        store.earlier_session(&app.place, None, 1).unwrap(),
+        Some(restarted_number)
+    );
+    assert_eq!(
+        store.earlier_session(&app.place, Some(restarted_number), 1).unwrap(),
+        Some(app_number)
+    );
+    assert_eq!(store.earlier_session(&app.place, None, 2).unwrap(), Some(app_number));
     assert_eq!(store.earlier_session(&app.place, Some(app_number), 1).unwrap(), None);
-    assert_eq!(store.earlier_session(&local.place, None, 1).unwrap(), Some(local_number));
-    assert_eq!(store.session_by_number(local_number).unwrap().unwrap().id, local.id);
+    assert_eq!(
+        store.earlier_session(&local.place, None, 1).unwrap(),
+        Some(local_number)
+    );
 }
 
 #[test]
@@ -322,14 +390,16 @@ fn many_threads_writing_at_once_lose_no_row() {
     for t in threads {
         assert_eq!(t.join().unwrap(), Vec::<String>::new());
     }
-    assert_eq!(open(&db).count_cells().unwrap(), 6 * 300);
+    assert_eq!(open(&db).cells(&all(false)).unwrap().len(), 6 * 300);
 }
 
 /// Run by `many_processes_writing_at_once_lose_no_row` in child processes.
 #[test]
 #[ignore]
 fn child_writer() {
-    let Some(db) = std::env::var_os("HOTREPL_TEST_DB") else { return };
+    let Some(db) = std::env::var_os("HOTREPL_TEST_DB") else {
+        return;
+    };
     let me = std::env::var("HOTREPL_TEST_WRITER").unwrap();
     let (rec, said) = recorder(Path::new(&db));
     let s = session(PlaceKind::Attached, &format!("process {me}"));
@@ -358,9 +428,13 @@ fn many_processes_writing_at_once_lose_no_row() {
         assert!(child.wait().unwrap().success());
     }
     let store = open(&db);
-    assert_eq!(store.count_cells().unwrap(), 5 * 400);
-    let sessions: std::collections::HashSet<i64> =
-        store.cells(&all(false)).unwrap().iter().map(|c| c.session.number).collect();
+    assert_eq!(store.cells(&all(false)).unwrap().len(), 5 * 400);
+    let sessions: std::collections::HashSet<i64> = store
+        .cells(&all(false))
+        .unwrap()
+        .iter()
+        .map(|c| c.session.number)
+        .collect();
     assert_eq!(sessions.len(), 5);
 }
 
@@ -402,15 +476,23 @@ fn a_truncated_database_is_moved_aside_and_a_fresh_one_started() {
         .and_then(|_| rusqlite::Connection::open(&db)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"))
         .unwrap();
     let size = std::fs::metadata(&db).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&db).unwrap().set_len(size / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
 
     let said: Said = Arc::default();
     let sink = said.clone();
     let store = Store::open(&db, None, &move |w| sink.lock().unwrap().push(w.to_owned())).unwrap();
     let said = said.lock().unwrap().clone();
     assert_eq!(said.len(), 1, "{said:?}");
-    assert!(said[0].contains("moved it to") && said[0].contains(".corrupt-"), "{said:?}");
-    assert_eq!(store.count_cells().unwrap(), 0);
+    assert!(
+        said[0].contains("moved it to") && said[0].contains(".corrupt-"),
+        "{said:?}"
+    );
+    assert_eq!(store.cells(&all(false)).unwrap().len(), 0);
     let aside = moved_aside(&dir);
     assert_eq!(aside.len(), 1);
     assert_eq!(std::fs::metadata(&aside[0]).unwrap().len(), size / 2);
@@ -420,7 +502,11 @@ fn a_truncated_database_is_moved_aside_and_a_fresh_one_started() {
 fn a_file_that_is_no_database_is_moved_aside_by_the_writer_and_recording_goes_on() {
     let dir = temp_dir();
     let db = dir.join("h.sqlite");
-    std::fs::write(&db, "this is not a database, it is a text file that got here somehow\n".repeat(100)).unwrap();
+    std::fs::write(
+        &db,
+        "this is not a database, it is a text file that got here somehow\n".repeat(100),
+    )
+    .unwrap();
     let (rec, said) = recorder(&db);
     let s = session(PlaceKind::Local, "");
     rec.record(cell(&s, 1, "after = 'the move'"));
@@ -440,7 +526,10 @@ fn a_writer_follows_when_another_process_starts_the_database_afresh() {
     assert!(rec.flush(FLUSH));
     // What another process does when it finds the file corrupt.
     for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::rename(format!("{}{suffix}", db.display()), format!("{}.old{suffix}", db.display()));
+        let _ = std::fs::rename(
+            format!("{}{suffix}", db.display()),
+            format!("{}.old{suffix}", db.display()),
+        );
     }
     rec.record(cell(&s, 2, "after"));
     assert!(rec.flush(FLUSH));
@@ -516,7 +605,10 @@ fn audit_lines_are_written_by_the_writer_even_with_history_off() {
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["time"], "2023-11-14T22:13:20.123456Z");
-    assert_eq!((lines[0]["uid"].as_u64(), lines[0]["pid"].as_u64()), (Some(1000), Some(42)));
+    assert_eq!(
+        (lines[0]["uid"].as_u64(), lines[0]["pid"].as_u64()),
+        (Some(1000), Some(42))
+    );
     assert_eq!(lines[0]["code"], "x = 1\ny = 2");
     assert_eq!(lines[0]["status"], "error");
     assert_eq!(lines[0]["error"], "ValueError: bad");

@@ -40,7 +40,8 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     let headers = Arc::new(HeaderSource::for_this_user());
     let outbox = Outbox::new(socket, headers.clone(), Encoding::Frames);
     let io = SessionIo::new(outbox.clone(), true);
-    io.history.set_place(hotrepl_history::Place::here(hotrepl_history::PlaceKind::Local, "", ""));
+    io.history
+        .set_place(hotrepl_history::Place::here(hotrepl_history::PlaceKind::Local, "", ""));
     output::install(py)?;
     output::set_default(Some(io.clone()));
 

@@ -110,7 +110,10 @@ pub fn parse(line: &str) -> Result<Args, MagicError> {
     let mut words = split(line)?.into_iter();
     let mut pattern: Vec<String> = Vec::new();
     while let Some(word) = words.next() {
-        let Some(flags) = word.strip_prefix('-').filter(|f| !f.is_empty() && !f.starts_with(char::is_numeric)) else {
+        let Some(flags) = word
+            .strip_prefix('-')
+            .filter(|f| !f.is_empty() && !f.starts_with(char::is_numeric))
+        else {
             if args.search.is_some() {
                 pattern.push(word);
             } else {
@@ -214,21 +217,33 @@ fn listing(log: &SessionLog, args: &Args) -> Result<String, MagicError> {
         ..Query::default()
     };
     let mut cells = match (&args.search, args.ranges.is_empty()) {
-        (Some(pattern), _) => newest_last(&store, Query {
-            text: (!pattern.is_empty()).then(|| TextMatch::Glob(format!("*{pattern}*"))),
-            limit: args.limit,
-            ..base
-        }),
+        (Some(pattern), _) => newest_last(
+            &store,
+            Query {
+                text: (!pattern.is_empty()).then(|| TextMatch::Glob(format!("*{pattern}*"))),
+                limit: args.limit,
+                ..base
+            },
+        ),
         // `-l N` alone: the last N cells of all sessions, as in IPython.
-        (None, true) if args.limit.is_some() => newest_last(&store, Query {
-            limit: args.limit,
-            ..base
-        }),
-        (None, true) => in_range(&store, &base, current, Range {
-            session: SessionRef::Current,
-            start: 0,
-            stop: None,
-        }, &place),
+        (None, true) if args.limit.is_some() => newest_last(
+            &store,
+            Query {
+                limit: args.limit,
+                ..base
+            },
+        ),
+        (None, true) => in_range(
+            &store,
+            &base,
+            current,
+            Range {
+                session: SessionRef::Current,
+                start: 0,
+                stop: None,
+            },
+            &place,
+        ),
         (None, false) => {
             let mut cells = Vec::new();
             for range in &args.ranges {
@@ -280,11 +295,14 @@ fn in_range(
     };
     // A session that has recorded nothing (yet) has nothing to list.
     let Some(session) = session else { return Ok(Vec::new()) };
-    newest_last(store, Query {
-        session: Some(session),
-        counts: Some((range.start, range.stop)),
-        ..base.clone()
-    })
+    newest_last(
+        store,
+        Query {
+            session: Some(session),
+            counts: Some((range.start, range.stop)),
+            ..base.clone()
+        },
+    )
 }
 
 #[cfg(test)]
@@ -303,26 +321,32 @@ mod tests {
         assert_eq!(ranges("4:6"), [range(SessionRef::Current, 4, Some(6))]);
         assert_eq!(ranges("~1/"), [range(SessionRef::Back(1), 0, None)]);
         assert_eq!(ranges("~2/7"), [range(SessionRef::Back(2), 7, Some(8))]);
-        assert_eq!(ranges("~1/3-5 12/"), [
-            range(SessionRef::Back(1), 3, Some(6)),
-            range(SessionRef::Number(12), 0, None)
-        ]);
+        assert_eq!(
+            ranges("~1/3-5 12/"),
+            [
+                range(SessionRef::Back(1), 3, Some(6)),
+                range(SessionRef::Number(12), 0, None)
+            ]
+        );
         assert_eq!(ranges(""), []);
     }
 
     #[test]
     fn flags_combine_and_take_their_values() {
         let args = parse("-no -t -u -l 5 -f 'my file.py' 3").unwrap();
-        assert_eq!(args, Args {
-            numbers: true,
-            outputs: true,
-            this_target: true,
-            unique: true,
-            limit: Some(5),
-            search: None,
-            file: Some(PathBuf::from("my file.py")),
-            ranges: vec![range(SessionRef::Current, 3, Some(4))],
-        });
+        assert_eq!(
+            args,
+            Args {
+                numbers: true,
+                outputs: true,
+                this_target: true,
+                unique: true,
+                limit: Some(5),
+                search: None,
+                file: Some(PathBuf::from("my file.py")),
+                ranges: vec![range(SessionRef::Current, 3, Some(4))],
+            }
+        );
     }
 
     #[test]
@@ -336,8 +360,13 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_usage_errors() {
-        for line in ["-x", "-l", "-l many", "-f", "6-4", "~0/", "~/3", "a-b", "4-", "'open", "~1/2:2"] {
-            assert!(matches!(parse(line), Err(MagicError::Usage(_))), "{line:?} was accepted");
+        for line in [
+            "-x", "-l", "-l many", "-f", "6-4", "~0/", "~/3", "a-b", "4-", "'open", "~1/2:2",
+        ] {
+            assert!(
+                matches!(parse(line), Err(MagicError::Usage(_))),
+                "{line:?} was accepted"
+            );
         }
         let shown = parse("-x").unwrap_err().to_string();
         assert!(shown.starts_with("unknown option -x\nusage: %history"), "{shown}");

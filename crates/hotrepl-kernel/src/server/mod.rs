@@ -470,7 +470,11 @@ impl Shared {
             }
         };
         let history = &conn.session.io.history;
-        history.set_place(Place::here(PlaceKind::Attached, self.program.as_str(), self.address.as_str()));
+        history.set_place(Place::here(
+            PlaceKind::Attached,
+            self.program.as_str(),
+            self.address.as_str(),
+        ));
         if let Some(audit) = &self.audit {
             history.set_audit(audit.clone(), client.id);
         }
