@@ -1,5 +1,5 @@
 //! History, kernel side: the process-wide recorder (its writer thread started by the first
-//! cell, the database opened on that thread), each session's log of the cell it runs
+//! session, the database opened on that thread), each session's log of the cell it runs
 //! ([`SessionLog`]), the names IPython users expect after each cell (`_i`, `Out`, ...:
 //! [`names`]), `%history` ([`magic`]), and the audit file of `hotrepl.start(audit=...)`.
 //!

@@ -25,8 +25,8 @@ pub struct SessionLog {
     started_us: i64,
     info: OnceLock<Arc<SessionInfo>>,
     audit: OnceLock<(Arc<AuditLog>, Who)>,
-    /// The process's recorder, once the session has run a cell (it starts the recorder: the
-    /// database opens while that cell runs, not while the session starts up).
+    /// The process's recorder, once the session has opened (or, for an audit alone, run a
+    /// cell).
     recorder: OnceLock<Option<Recorder>>,
     state: Mutex<State>,
     /// Held while Python runs (setting names may free objects whose `__del__` prints), so
@@ -84,13 +84,18 @@ impl SessionLog {
         &self.id
     }
 
-    /// Where the session runs; said once, when it opens.
+    /// Where the session runs; said once, when it opens. The recorder starts now (the
+    /// process's first session starts its writer, which opens the database meanwhile): not
+    /// in the middle of the first cell, which then finds it ready.
     pub fn set_place(&self, place: Place) {
         let _ = self.info.set(Arc::new(SessionInfo {
             id: self.id.clone(),
             started_us: self.started_us,
             place,
         }));
+        if settings().enabled {
+            self.recorder();
+        }
     }
 
     /// Every cell the session runs also goes to `log`, as run by `who`.
