@@ -568,6 +568,13 @@ fn the_old_line_history_is_imported_once_when_the_database_is_created() {
     }
 }
 
+/// A new audit file, and the log appending to it.
+fn audit_file() -> (PathBuf, Arc<AuditLog>) {
+    let path = temp_dir().join("audit.jsonl");
+    let log = Arc::new(AuditLog::open(&path).unwrap());
+    (path, log)
+}
+
 fn audit_entry() -> AuditEntry {
     AuditEntry {
         time_us: 1_700_000_000_123_456,
@@ -584,9 +591,7 @@ fn audit_entry() -> AuditEntry {
 
 #[test]
 fn audit_lines_are_written_by_the_writer_even_with_history_off() {
-    let dir = temp_dir();
-    let path = dir.join("audit.jsonl");
-    let log = Arc::new(AuditLog::open(&path).unwrap());
+    let (path, log) = audit_file();
     let (rec, said) = recorder_with(None, None);
     let entry = audit_entry();
     rec.audit(log.clone(), entry.clone());
@@ -619,9 +624,7 @@ fn audit_lines_are_written_by_the_writer_even_with_history_off() {
 
 #[test]
 fn an_audit_file_that_fails_is_warned_about_once() {
-    let dir = temp_dir();
-    let path = dir.join("audit.jsonl");
-    let log = Arc::new(AuditLog::open(&path).unwrap());
+    let (path, log) = audit_file();
     let (rec, said) = recorder_with(None, None);
     let full = Arc::new(AuditLog::open(Path::new("/dev/full")).unwrap());
     let entry = audit_entry();

@@ -37,7 +37,7 @@ pub struct SessionLog {
 #[derive(Default)]
 struct State {
     running: Option<Running>,
-    /// The last cell recorded: output printed after it was goes there.
+    /// The last cell recorded: what its tasks print after its reply goes there.
     last: Option<Last>,
 }
 
