@@ -122,7 +122,15 @@ fn serve(mut socket: Socket, namespace: Namespace, loops: Arc<LoopSource>) {
             number,
             label,
         ) {
-            Ok(conn) => crate::server::finish_session(&conn, conn.serve()),
+            Ok(conn) => {
+                let place = hotrepl_history::Place::here(
+                    hotrepl_history::PlaceKind::Embedded,
+                    crate::history::program_line(py),
+                    "",
+                );
+                conn.session.io.history.set_place(place);
+                crate::server::finish_session(&conn, conn.serve())
+            }
             Err(e) => e.print(py),
         }
     });

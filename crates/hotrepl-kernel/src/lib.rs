@@ -12,6 +12,7 @@ mod embed;
 mod exec;
 mod hooks;
 mod inspection;
+mod history;
 mod line_mode;
 mod local;
 mod magics;
@@ -53,5 +54,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     display::add_to_module(m)?;
     m.add_function(wrap_pyfunction!(patch::apply_patch, m)?)?;
     m.add_class::<watch::FileWatcher>()?;
+    m.add_function(wrap_pyfunction!(history::magic::history_magic, m)?)?;
     Ok(())
 }

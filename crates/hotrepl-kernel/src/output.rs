@@ -34,6 +34,8 @@ pub struct SessionIo {
     parent: Mutex<Option<Header>>,
     /// The session this is the I/O of (set once the session exists).
     session: OnceLock<Weak<Session>>,
+    /// The session's part in history (what its cells print is recorded there).
+    pub history: crate::history::SessionLog,
 }
 
 struct PendingInput {
@@ -56,6 +58,7 @@ impl SessionIo {
             input: Mutex::new(None),
             parent: Mutex::new(None),
             session: OnceLock::new(),
+            history: crate::history::SessionLog::new(),
         })
     }
 
@@ -82,6 +85,7 @@ impl SessionIo {
     }
 
     pub fn write(&self, py: Python<'_>, name: StreamName, text: &str) {
+        self.history.output(name, text); // history: record what the session is sent
         let own_thread = is_bound_to_this_thread(self);
         let may_wait = self.any_thread_waits || own_thread;
         if self.outbox.push_text(name, text, may_wait) == Pressure::High && may_wait {

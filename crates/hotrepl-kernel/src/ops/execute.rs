@@ -87,6 +87,7 @@ pub fn begin(
     session.io.set_parent(Some(&execution.header));
     // Whatever a magic run outside any cell left there is not this cell's.
     session.take_payloads();
+    crate::history::cell_started(session, count, request); // history: the cell's input and start
     let typed = hooks::transform_input(py, &request.code);
     if hooked {
         if let Ok(args) = PyTuple::new(py, [typed.as_ref()]) {
@@ -137,6 +138,7 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
     let outbox = session.io.outbox();
     let parent = Some(&execution.header);
     let mut exit_code = None;
+    let mut error_shown = false;
     let error = match outcome {
         Outcome::Value(Some(value)) => {
             if !execution.silent {
@@ -155,11 +157,10 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
             if !err.is_instance_of::<UsageError>(py) {
                 session.set_last_error(err.value(py).clone().into_any().unbind());
                 if session.pdb.load(Ordering::Relaxed) {
+                    // The error shows before the debugger opens on it.
                     outbox.queue_content(error.clone(), parent);
+                    error_shown = true;
                     debug_post_mortem(py, &err);
-                    let reply = reply_for(execution, Some(error), None, session.take_payloads());
-                    outbox.send_content(reply, parent);
-                    return None;
                 }
             }
             Some(error)
@@ -174,9 +175,11 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
             ],
         }),
     };
-    if let Some(error) = &error {
+    if let (Some(error), false) = (&error, error_shown) {
         outbox.queue_content(error.clone(), parent);
     }
+    // history: recorded before the reply leaves, so a reader asking after it finds the cell.
+    crate::history::cell_finished(py, session, execution.count, error.as_ref(), exit_code);
     outbox.send_content(reply_for(execution, error, exit_code, session.take_payloads()), parent);
     exit_code
 }
@@ -234,6 +237,9 @@ fn display(py: Python<'_>, session: &Session, execution: &Execution, value: Py<P
     };
     if let Err(err) = session.namespace(py).set_item("_", &value) {
         return Some(traceback::error_content(py, &err));
+    }
+    if let Some(Value::String(text)) = data.get("text/plain") {
+        crate::history::displayed(py, session, execution.count, &value, text); // history: Out, _N
     }
     session.io.outbox().queue_content(
         ExecuteResult {

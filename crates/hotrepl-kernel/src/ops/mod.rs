@@ -5,6 +5,7 @@
 pub mod complete;
 pub mod execute;
 pub mod inspect;
+pub mod history;
 pub mod interrupt;
 pub mod is_complete;
 pub mod kernel_info;
@@ -30,7 +31,8 @@ pub enum Next {
 pub fn dispatch_plain(session: &Session, msg: Message) -> Result<Next, Message> {
     let outbox = session.io.outbox();
     match &msg.content {
-        Content::KernelInfoRequest(_) => outbox.send_content(kernel_info::reply(), Some(&msg.header)),
+        Content::KernelInfoRequest(_) => outbox.send_content(kernel_info::reply_to(session), Some(&msg.header)),
+        Content::HistoryRequest(request) => outbox.send_content(history::reply(session, request), Some(&msg.header)),
         Content::ShutdownRequest(request) => {
             outbox.send_content(shutdown::reply(request), Some(&msg.header));
             return Ok(Next::Close);
@@ -61,6 +63,11 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, msg: Message) -> Next {
         Content::InputReply(reply) => {
             session.io.answer_input(py, reply);
         }
+        // Reading the database takes a while: not with the GIL held (a cell is running).
+        Content::HistoryRequest(request) => outbox.send_content(
+            crate::threads::without_python(py, || history::reply(session, &request)),
+            parent,
+        ),
         other => match dispatch_plain(session, Message { content: other, ..msg }) {
             Ok(next) => return next,
             Err(msg) => {
