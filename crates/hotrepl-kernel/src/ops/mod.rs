@@ -4,8 +4,8 @@
 
 pub mod complete;
 pub mod execute;
-pub mod inspect;
 pub mod history;
+pub mod inspect;
 pub mod interrupt;
 pub mod is_complete;
 pub mod kernel_info;
@@ -48,11 +48,15 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, msg: Message) -> Next {
     let parent = Some(&msg.header);
     match msg.content {
         Content::ExecuteRequest(request) => {
-            // The client says how wide its screen is, for pretty printing.
+            // The client says how wide its screen is, for pretty printing (0: it is no
+            // screen, so values stay on one line).
             if let Some(width) = msg.metadata.get("width").and_then(serde_json::Value::as_u64) {
-                session
-                    .display_width
-                    .store((width as usize).clamp(20, 1000), std::sync::atomic::Ordering::Relaxed);
+                let width = if width == 0 {
+                    usize::MAX / 2
+                } else {
+                    (width as usize).max(20)
+                };
+                session.display_width.store(width, std::sync::atomic::Ordering::Relaxed);
             }
             execute::handle(py, session, msg.header.clone(), request)
         }
