@@ -72,6 +72,7 @@ class Path:
     label: str
     open: Callable[[str], PythonTrips | RustTrips]  # given the host's address
     judged: bool = False  # hotrepl's goals are judged on it
+    env: dict[str, str] | None = None  # added to the host's environment
     host: Host | None = None
     trips: PythonTrips | RustTrips | None = None
     samples: list[float] = field(default_factory=list)
@@ -99,7 +100,7 @@ def measure(chosen: list[Path]) -> None:
     try:
         for path in chosen:
             try:
-                path.host = Host(path.server)
+                path.host = Host(path.server, env=path.env)
                 path.trips = path.open(path.host.address)
                 path.host.pause()
             except Exception as e:

@@ -197,16 +197,18 @@ class HostFailed(Exception):
 
 class Host:
     """bench/peers/host.py serving `server` (or "none"): an asyncio app ticking every 10 ms,
-    run by `python` (another installation of hotrepl, for comparisons between builds). Its
-    pid, the address its server listens on, and the longest gap between its ticks."""
+    run by `python` (another installation of hotrepl, for comparisons between builds), with
+    `env` added to its environment. Its pid, the address its server listens on, and the
+    longest gap between its ticks."""
 
-    def __init__(self, server: str, python: str = sys.executable):
+    def __init__(self, server: str, python: str = sys.executable, env: dict[str, str] | None = None):
         self.server = server
         self.workdir = tempfile.mkdtemp(prefix="bench-host-")
         self.log_path = os.path.join(self.workdir, "host.log")
         reports, report_w = os.pipe()
         # Peers that write files outside their socket keep them in the work dir.
-        env = dict(os.environ, IPYTHONDIR=os.path.join(self.workdir, "ipython"), JUPYTER_RUNTIME_DIR=self.workdir)
+        env = dict(os.environ, IPYTHONDIR=os.path.join(self.workdir, "ipython"), JUPYTER_RUNTIME_DIR=self.workdir,
+                   **(env or {}))
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [python, HOST, server, self.workdir, str(report_w)],

@@ -3,6 +3,7 @@ terminals (tmux) and as real processes, with the interpreter this suite runs und
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +25,15 @@ def find_hotrepl() -> str:
     if found is None:
         pytest.exit("hotrepl is not installed in this environment (pip install .)", returncode=3)
     return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory) -> None:
+    """Programs a test starts without a HOME of its own (hosts, kernels) keep their history
+    in a data home of this run, never in the user's."""
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data"))
+    for name in ("HOTREPL_HISTORY_DB", "HOTREPL_HISTORY"):
+        os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")

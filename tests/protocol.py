@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import deque
 
 MAGIC = b"\0hotrepl"
 VERSION = (1, 0)
@@ -60,6 +61,8 @@ class Client:
         self.session = uuid.uuid4().hex[:12]
         self.counter = 0
         self.greeting = b""
+        # Messages a request() passed over on the way to its reply, for the next readers.
+        self.backlog: deque = deque()
         if handshake:
             self.handshake()
 
@@ -109,6 +112,8 @@ class Client:
         return msg_id
 
     def recv(self) -> dict:
+        if self.backlog:
+            return self.backlog.popleft()
         while True:
             if len(self.buffer) >= 4:
                 (length,) = struct.unpack(">I", self.buffer[:4])
@@ -127,9 +132,13 @@ class Client:
                 return got
 
     def request(self, msg_type: str, content: dict, reply_type: str | None = None) -> dict:
+        """Sends a request and returns its reply; what came before the reply (a running
+        cell's output or its own reply) stays for the next recv()."""
         msg_id = self.send(msg_type, content)
         reply_type = reply_type or msg_type.replace("_request", "_reply")
-        return self.recv_until(reply_type, msg_id)[-1]
+        *passed, reply = self.recv_until(reply_type, msg_id)
+        self.backlog.extendleft(reversed(passed))
+        return reply
 
     def execute(self, code: str, metadata: dict | None = None) -> "Execution":
         return self.finish(self.send("execute_request", {"code": code}, metadata))

@@ -139,8 +139,8 @@ def test_pretty_printing_fits_the_clients_width(session):
 
 def test_a_huge_value_is_shown_cut_short(session):
     run = session.execute("list(range(10_000_000))", metadata={"width": 80})
-    assert run.result.endswith("99,\n ... 9,999,900 more]"), run.result[-100:]
-    assert run.result.count("\n") < 10
+    assert run.result.endswith(" 998, 999, ... 9,999,000 more]"), run.result[-100:]
+    assert run.result.count("\n") < 100
 
 
 def test_hooks_pass_fail_and_go_on(session):

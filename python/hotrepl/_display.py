@@ -68,7 +68,7 @@ def _wanted(mime: str, include, exclude) -> bool:
     return (include is None or mime in include) and (exclude is None or mime not in exclude)
 
 
-def mime_bundle(value, width: int = 80, max_items: int = 100, include=None, exclude=None) -> tuple:
+def mime_bundle(value, width: int = 80, max_items: int = 1000, max_string: int = 10_000, include=None, exclude=None) -> tuple:
     """``(data, metadata)`` for ``value``: what the formatters registered for its type say
     (they come first: they are the user's), else what the value says of itself, with
     text/plain always."""
@@ -105,7 +105,7 @@ def mime_bundle(value, width: int = 80, max_items: int = 100, include=None, excl
         if answer is not None:
             data[mime] = _as_data(mime, answer, metadata)
     plain = _native.ask_display_hooks(value, "text/plain")
-    data["text/plain"] = str(plain) if plain is not None else data.get("text/plain") or pretty(value, width, max_items)
+    data["text/plain"] = str(plain) if plain is not None else data.get("text/plain") or pretty(value, width, max_items, max_string)
     return data, metadata
 
 
@@ -135,12 +135,12 @@ def display(*objs, include=None, exclude=None, metadata=None, transient=None, di
         clear_output(wait=True)
     if display_id is True:
         display_id = uuid.uuid4().hex
-    width, max_items = _native.display_layout()
+    width, max_items, max_string = _native.display_layout()
     for obj in objs:
         if raw:
             data, meta = dict(obj), dict(metadata or {})
         else:
-            data, meta = mime_bundle(obj, width, max_items, include, exclude)
+            data, meta = mime_bundle(obj, width, max_items, max_string, include, exclude)
             meta.update(metadata or {})
         extra = dict(transient or {})
         if display_id:

@@ -28,6 +28,7 @@ def start(
     tcp: Optional[Tuple[str, int]] = None,
     token: Optional[str] = None,
     watch: Union[bool, Iterable[str]] = False,
+    audit: Optional[Union[str, PathLike[str]]] = None,
 ) -> Server:
     """Serve this process to ``hotrepl attach``, in background threads; returns at once.
 
@@ -36,7 +37,8 @@ def start(
     ``$XDG_RUNTIME_DIR/hotrepl/``). tcp: ``(host, port)`` to serve TCP instead, always with
     a token (``token=`` or generated: ``server.token``). watch: patch the program's own
     modules whenever their files are saved (True), also the modules named (an iterable of
-    names, which may be in site-packages).
+    names, which may be in site-packages). audit: a file to append one JSON line to for every
+    cell any session runs (who, when, the code, how it ended).
     """
 class Embedded:
     """A running embedded REPL (the ``hotrepl`` client on this terminal)."""
@@ -51,6 +53,8 @@ def stop() -> None:
     """Stop every server started in this process (also runs at exit)."""
 def after_fork_in_child() -> None: ...
 def before_exit() -> None: ...
+def history_magic(line: str) -> str:
+    """``%history LINE`` for the session the caller runs in (ValueError on bad arguments)."""
 def serve_local(fd: int) -> int:
     """Serve the local REPL's client on socket ``fd`` until it leaves; return the exit status."""
 

@@ -112,8 +112,9 @@ def _width_to_next_break(parts: list, start: int) -> int:
 class Printer:
     """What ``_repr_pretty_(p, cycle)`` gets; also what hotrepl itself prints with."""
 
-    def __init__(self, max_items: int):
+    def __init__(self, max_items: int, max_string: int = 0):
         self.max_items = max_items
+        self.max_string = max_string
         self._stack = [_Group(0)]
         self._path: list[int] = []  # ids of containers being printed, for cycles
         self.indentation = 0
@@ -208,9 +209,11 @@ class Printer:
         return self._stack[0]
 
 
-def pretty(value, width: int = 80, max_items: int = 100) -> str:
-    """The text/plain form of ``value`` for a screen ``width`` characters wide."""
-    printer = Printer(max_items)
+def pretty(value, width: int = 80, max_items: int = 1000, max_string: int = 10_000) -> str:
+    """The text/plain form of ``value`` for a screen ``width`` characters wide, with at most
+    ``max_items`` items of a container and ``max_string`` characters of a string shown (0:
+    all of it)."""
+    printer = Printer(max_items, max_string)
     printer.pretty(value)
     return _layout(printer.document(), max(width, 20))
 
@@ -314,7 +317,14 @@ _WORDS = re.compile(r"\S*\s*")
 
 
 def _string(obj, p: Printer) -> None:
-    """A string too long for its line becomes pieces of it, one per line, in parentheses."""
+    """A string too long for its line becomes pieces of it, one per line, in parentheses;
+    one longer than max_string shows its start and its end, and how much is left out."""
+    if p.max_string and len(obj) > p.max_string:
+        half = p.max_string // 2
+        _string(obj[:half], p)
+        p.text(f" ... {len(obj) - 2 * half:,} more characters ... ")
+        _string(obj[-half:], p)
+        return
     text = repr(obj)
     if len(text) <= 60 or "\n" in obj and len(obj) < 60:
         p.text(text)

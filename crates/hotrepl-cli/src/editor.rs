@@ -1,9 +1,9 @@
-//! The line editor (reedline) set up for Python: `>>> `/`... ` prompts, history kept across
-//! runs, highlighting, and — asked of the kernel, which knows the target Python and the live
-//! namespace — completeness of the input (Enter) and completions (Tab).
+//! The line editor (reedline) set up for Python: `>>> `/`... ` prompts, history of every
+//! session (see [`editor_history`](crate::editor_history)), highlighting, and — asked of the
+//! kernel, which knows the target Python and the live namespace — completeness of the input
+//! (Enter) and completions (Tab).
 
 use std::borrow::Cow;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use hotrepl_proto::{CompleteRequest, Completeness, Content, IsCompleteRequest};
 use reedline::{
-    default_emacs_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, Emacs, ExternalPrinter,
-    FileBackedHistory, KeyCode, KeyModifiers, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch,
-    PromptHistorySearchStatus, Reedline, ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator,
+    default_emacs_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, Emacs, ExternalPrinter, KeyCode,
+    KeyModifiers, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus, Reedline,
+    ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator,
 };
 
 use crate::connection::Connection;
+use crate::editor_history::EditorHistory;
 use crate::highlight::PythonHighlighter;
 
-const HISTORY_SIZE: usize = 10_000;
 /// How often the editor looks for output to print above the prompt.
 const PRINT_INTERVAL: Duration = Duration::from_millis(40);
 /// The first Enter may come before the kernel has started.
@@ -32,18 +32,6 @@ pub struct Editor {
     pub printer: SyncSender<String>,
     /// Set to make the editor give up the terminal (the kernel went away).
     pub break_signal: Arc<AtomicBool>,
-}
-
-/// `$HOTREPL_HISTORY`, else `$XDG_DATA_HOME/hotrepl/history`, else `~/.local/share/...`.
-pub fn history_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HOTREPL_HISTORY") {
-        return Some(PathBuf::from(p));
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(data.join("hotrepl").join("history"))
 }
 
 pub fn build(conn: Arc<Connection>) -> Editor {
@@ -74,7 +62,9 @@ pub fn build(conn: Arc<Connection>) -> Editor {
         .with_marker("")
         .with_only_buffer_difference(false);
 
-    let mut reedline = Reedline::create()
+    let history = EditorHistory::new(conn.clone(), sender.clone());
+    let reedline = Reedline::create()
+        .with_history(Box::new(history))
         .with_validator(Box::new(KernelValidator { conn: conn.clone() }))
         .with_completer(Box::new(KernelCompleter { conn }))
         .with_highlighter(Box::new(PythonHighlighter))
@@ -86,14 +76,6 @@ pub fn build(conn: Arc<Connection>) -> Editor {
         .with_external_printer(printer)
         .with_poll_interval(PRINT_INTERVAL)
         .with_break_signal(break_signal.clone());
-    if let Some(path) = history_path() {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Ok(history) = FileBackedHistory::with_file(HISTORY_SIZE, path) {
-            reedline = reedline.with_history(Box::new(history));
-        }
-    }
     Editor {
         reedline,
         printer: sender,

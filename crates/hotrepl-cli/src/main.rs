@@ -4,10 +4,12 @@ mod attach;
 mod batch;
 mod connection;
 mod editor;
+mod editor_history;
 mod events;
 mod exec;
 mod hangup;
 mod highlight;
+mod history;
 mod input;
 mod kernel;
 mod ps;
@@ -89,6 +91,8 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Search the cells of every session, local and attached (oldest first).
+    History(history::HistoryArgs),
     /// Run a script like `python SCRIPT ARGS...`, with hotrepl.start() called first.
     Run {
         script: PathBuf,
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
             keep_deleted,
             token,
         }) => reload::run(&target, &modules, keep_deleted, token),
+        Some(Command::History(args)) => history::run(&args),
         Some(Command::Run { script, args }) => Err(run::run(python, &script, &args)),
     };
     let status = status.unwrap_or_else(|message| {

@@ -48,11 +48,10 @@ impl Session {
     }
 
     pub fn run_cell(&mut self, code: &str) -> CellEnd {
+        // Values are pretty printed to fit the terminal; anywhere else (a pipe, a file) they
+        // stay on one line.
         let mut metadata = serde_json::Map::new();
-        if let Some(width) = terminal_width() {
-            // Values are pretty printed to fit it.
-            metadata.insert("width".into(), width.into());
-        }
+        metadata.insert("width".into(), terminal_width().unwrap_or(0).into());
         let request = match self.conn.send_with_metadata(ExecuteRequest::new(code), metadata) {
             Ok(header) => header,
             Err(e) => return CellEnd::Gone(e.to_string()),

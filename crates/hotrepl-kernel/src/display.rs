@@ -20,12 +20,13 @@ use crate::output;
 use crate::pycache::py_attr;
 use crate::session::Session;
 
-/// How values are shown to a session: the width of its client's screen, and how many items
-/// of a container are shown.
+/// How values are shown to a session: the width of its client's screen, how many items of
+/// a container and how many characters of a string are shown (0: all).
 #[derive(Debug, Clone, Copy)]
 pub struct Layout {
     pub width: usize,
     pub max_items: usize,
+    pub max_string: usize,
 }
 
 /// The MIME bundle (and its metadata) for a cell's value.
@@ -40,7 +41,12 @@ pub fn value_bundle(
         data.insert("text/plain".into(), Value::String(value.repr()?.to_string()));
         return Ok((data, Map::new()));
     }
-    let built = py_attr!(py, "hotrepl._display", "mime_bundle")?.call1((value, layout.width, layout.max_items))?;
+    let built = py_attr!(py, "hotrepl._display", "mime_bundle")?.call1((
+        value,
+        layout.width,
+        layout.max_items,
+        layout.max_string,
+    ))?;
     Ok((json_map(py, &built.get_item(0)?)?, json_map(py, &built.get_item(1)?)?))
 }
 
@@ -116,17 +122,19 @@ pub fn publish_clear_output(py: Python<'_>, wait: bool) -> bool {
     }
 }
 
-/// `(width, max_items)` for values shown to the calling session (defaults without one).
+/// `(width, max_items, max_string)` for values shown to the calling session (defaults
+/// without one).
 #[pyfunction]
-pub fn display_layout(py: Python<'_>) -> (usize, usize) {
+pub fn display_layout(py: Python<'_>) -> (usize, usize, usize) {
     let layout = output::current_session(py).map_or(Layout::DEFAULT, |s| s.layout());
-    (layout.width, layout.max_items)
+    (layout.width, layout.max_items, layout.max_string)
 }
 
 impl Layout {
     pub const DEFAULT: Layout = Layout {
         width: 80,
-        max_items: 100,
+        max_items: 1000,
+        max_string: 10_000,
     };
 }
 
@@ -135,6 +143,7 @@ impl Session {
         Layout {
             width: self.display_width.load(Ordering::Relaxed),
             max_items: self.display_max_items.load(Ordering::Relaxed),
+            max_string: self.display_max_string.load(Ordering::Relaxed),
         }
     }
 }

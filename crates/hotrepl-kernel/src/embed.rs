@@ -113,7 +113,15 @@ fn serve(mut socket: Socket, namespace: Namespace, loops: Arc<LoopSource>) {
         let label = format!("the embedded REPL (session {number})");
         let outbox = Outbox::new(StreamWire::new(write_half, Encoding::Frames), headers);
         match attach::open(py, outbox, requests, namespace, loops, number, label) {
-            Ok(conn) => conn.serve_and_finish(),
+            Ok(conn) => {
+                let place = hotrepl_history::Place::here(
+                    hotrepl_history::PlaceKind::Embedded,
+                    crate::history::program_line(py),
+                    "",
+                );
+                conn.session.io.history.set_place(place);
+                conn.serve_and_finish()
+            }
             Err(e) => e.print(py),
         }
     });

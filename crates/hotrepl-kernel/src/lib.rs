@@ -10,6 +10,7 @@ mod deadline;
 mod display;
 mod embed;
 mod exec;
+mod history;
 mod hooks;
 mod inspection;
 mod line_mode;
@@ -54,5 +55,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     display::add_to_module(m)?;
     m.add_function(wrap_pyfunction!(patch::apply_patch, m)?)?;
     m.add_class::<watch::FileWatcher>()?;
+    m.add_function(wrap_pyfunction!(history::magic::history_magic, m)?)?;
     Ok(())
 }

@@ -40,6 +40,8 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     let headers = Arc::new(HeaderSource::for_this_user());
     let outbox = Outbox::new(StreamWire::new(socket, Encoding::Frames), headers.clone());
     let io = SessionIo::new(outbox.clone(), true);
+    io.history
+        .set_place(hotrepl_history::Place::here(hotrepl_history::PlaceKind::Local, "", ""));
     output::install(py)?;
     output::set_default(Some(io.clone()));
 
@@ -72,6 +74,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
         // Normally the main thread stops within moments; a cell stuck in C code must not
         // leave an orphan kernel behind a client that is gone.
         std::thread::sleep(ORPHAN_GRACE);
+        crate::history::flush_before_exit();
         // SAFETY: _exit ends the process at once; nothing is left to protect.
         unsafe { libc::_exit(1) };
     })?;
@@ -90,6 +93,7 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     }
     outbox.flush();
     outbox.close();
+    threads::without_python(py, crate::history::flush_before_exit);
     threads::before_interpreter_exit(py);
     Ok(code)
 }

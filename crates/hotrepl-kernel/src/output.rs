@@ -41,6 +41,8 @@ pub struct SessionIo {
     cell: Mutex<Option<Parent>>,
     /// The session this is the I/O of (set once the session exists).
     session: OnceLock<Weak<Session>>,
+    /// The session's part in history (what its cells print is recorded there).
+    pub history: crate::history::SessionLog,
 }
 
 struct PendingInput {
@@ -63,6 +65,7 @@ impl SessionIo {
             input: Mutex::new(None),
             cell: Mutex::new(None),
             session: OnceLock::new(),
+            history: crate::history::SessionLog::new(),
         })
     }
 
@@ -125,6 +128,7 @@ impl SessionIo {
 
     /// Output text of the cell `cell`, else of the running (or last) one.
     pub fn write(&self, py: Python<'_>, name: StreamName, text: &str, cell: Option<&Parent>) {
+        self.history.output(name, text); // history: record what the session is sent
         let own_thread = is_bound_to_this_thread(self);
         let may_wait = self.any_thread_waits || own_thread;
         if self.sink.push_text(name, text, cell.map(|c| &c.header), may_wait) == Pressure::High && may_wait {

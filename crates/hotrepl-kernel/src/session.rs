@@ -132,6 +132,8 @@ pub struct Session {
     pub display_width: AtomicUsize,
     /// How many items of a container a shown value lists.
     pub display_max_items: AtomicUsize,
+    /// How many characters of a string a shown value keeps (0: all).
+    pub display_max_string: AtomicUsize,
     /// The `shutdown` hooks ran for this session.
     shut_down: AtomicBool,
 }
@@ -158,6 +160,7 @@ impl Session {
             interrupt_hooks: Mutex::new(Vec::new()),
             display_width: AtomicUsize::new(crate::display::Layout::DEFAULT.width),
             display_max_items: AtomicUsize::new(crate::display::Layout::DEFAULT.max_items),
+            display_max_string: AtomicUsize::new(crate::display::Layout::DEFAULT.max_string),
             shut_down: AtomicBool::new(false),
         });
         session.io.belongs_to(&session);

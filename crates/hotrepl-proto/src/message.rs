@@ -641,6 +641,10 @@ pub struct KernelInfoReply {
     /// hotrepl extension: the process serving this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// hotrepl extension: the id this session's cells are recorded under in the history
+    /// database (so a client can tell its own cells from other sessions').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_session: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

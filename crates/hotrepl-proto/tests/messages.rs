@@ -167,6 +167,7 @@ fn samples() -> Vec<Content> {
             banner: "Python 3.11.7".into(),
             help_links: vec![],
             pid: Some(42),
+            history_session: Some("5f0c2a".into()),
         }
         .into(),
         InterruptRequest { abandon: false }.into(),

@@ -91,6 +91,7 @@ from hotrepl._magics import (  # noqa: E402 - each registers its magics on impor
     core,
     debugging,
     files,
+    history,
     jobs,
     macros,
     namespace,
@@ -100,4 +101,4 @@ from hotrepl._magics import (  # noqa: E402 - each registers its magics on impor
     timing,
 )
 
-__all__ = ["core", "debugging", "files", "jobs", "macros", "namespace", "patching", "shell", "tasks", "timing"]
+__all__ = ["core", "debugging", "files", "history", "jobs", "macros", "namespace", "patching", "shell", "tasks", "timing"]

@@ -95,6 +95,7 @@ pub fn begin(
     }
     // Whatever a magic run outside any cell left there is not this cell's.
     session.take_payloads();
+    crate::history::cell_started(session, count, request); // history: the cell's input and start
     let typed = hooks::transform_input(py, &request.code);
     if hooked {
         if let Ok(args) = PyTuple::new(py, [typed.as_ref()]) {
@@ -145,6 +146,7 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
     let io = &session.io;
     let parent = &execution.parent;
     let mut exit_code = None;
+    let mut error_shown = false;
     let error = match outcome {
         Outcome::Value(Some(value)) => {
             if !execution.silent {
@@ -163,11 +165,10 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
             if !err.is_instance_of::<UsageError>(py) {
                 session.set_last_error(err.value(py).clone().into_any().unbind());
                 if session.pdb.load(Ordering::Relaxed) {
+                    // The error shows before the debugger opens on it.
                     io.queue_output(parent, error.clone());
+                    error_shown = true;
                     debug_post_mortem(py, &err);
-                    let reply = reply_for(execution, Some(error), None, session.take_payloads());
-                    io.reply(parent, reply);
-                    return None;
                 }
             }
             Some(error)
@@ -182,9 +183,11 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
             ],
         }),
     };
-    if let Some(error) = &error {
+    if let (Some(error), false) = (&error, error_shown) {
         io.queue_output(parent, error.clone());
     }
+    // history: recorded before the reply leaves, so a reader asking after it finds the cell.
+    crate::history::cell_finished(py, session, execution.count, error.as_ref(), exit_code);
     io.reply(parent, reply_for(execution, error, exit_code, session.take_payloads()));
     exit_code
 }
@@ -242,6 +245,9 @@ fn display(py: Python<'_>, session: &Session, execution: &Execution, value: Py<P
     };
     if let Err(err) = session.namespace(py).set_item("_", &value) {
         return Some(traceback::error_content(py, &err));
+    }
+    if let Some(Value::String(text)) = data.get("text/plain") {
+        crate::history::displayed(py, session, execution.count, &value, text); // history: Out, _N
     }
     session.io.queue_output(
         &execution.parent,

@@ -37,8 +37,17 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
         ),
         help_links: Vec::new(),
         pid: Some(std::process::id()),
+        history_session: None,
     });
     Ok(())
+}
+
+/// The reply for `session`: with the id its cells are recorded under in history.
+pub fn reply_to(session: &crate::session::Session) -> KernelInfoReply {
+    KernelInfoReply {
+        history_session: Some(session.io.history.id().to_owned()),
+        ..reply()
+    }
 }
 
 pub fn reply() -> KernelInfoReply {

@@ -4,6 +4,7 @@
 
 pub mod complete;
 pub mod execute;
+pub mod history;
 pub mod inspect;
 pub mod interrupt;
 pub mod is_complete;
@@ -30,7 +31,8 @@ pub enum Next {
 /// importing, and lets a session end while a cell holds the GIL.
 pub fn dispatch_plain(session: &Session, request: Request) -> Result<Next, Request> {
     let (reply, next): (Content, Next) = match &request.msg.content {
-        Content::KernelInfoRequest(_) => (kernel_info::reply().into(), Next::Continue),
+        Content::KernelInfoRequest(_) => (kernel_info::reply_to(session).into(), Next::Continue),
+        Content::HistoryRequest(history) => (history::reply(session, history).into(), Next::Continue),
         Content::ShutdownRequest(shutdown) => (shutdown::reply(shutdown).into(), Next::Close),
         _ => return Err(request),
     };
@@ -50,11 +52,15 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, request: Request) -> Nex
     let io = &session.io;
     match content {
         Content::ExecuteRequest(execute) => {
-            // The client says how wide its screen is, for pretty printing.
+            // The client says how wide its screen is, for pretty printing (0: it is no
+            // screen, so values stay on one line).
             if let Some(width) = metadata.get("width").and_then(serde_json::Value::as_u64) {
-                session
-                    .display_width
-                    .store((width as usize).clamp(20, 1000), std::sync::atomic::Ordering::Relaxed);
+                let width = if width == 0 {
+                    usize::MAX / 2
+                } else {
+                    (width as usize).max(20)
+                };
+                session.display_width.store(width, std::sync::atomic::Ordering::Relaxed);
             }
             execute::handle(py, session, Parent::of(header, origin), execute)
         }
@@ -64,6 +70,11 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, request: Request) -> Nex
         Content::InterruptRequest(r) => io.reply(&Parent::of(header, origin), interrupt::reply(py, session, &r)),
         Content::InputReply(reply) => {
             io.answer_input(py, reply);
+        }
+        // Reading the database takes a while: not with the GIL held (a cell is running).
+        Content::HistoryRequest(r) => {
+            let reply = crate::threads::without_python(py, || history::reply(session, &r));
+            io.reply(&Parent::of(header, origin), reply);
         }
         other => {
             let msg = Message {

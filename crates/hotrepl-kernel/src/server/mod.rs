@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use hotrepl_history::{AuditLog, Place, PlaceKind, Who};
 use hotrepl_proto::discovery::{self, TCP_SCHEME};
 use hotrepl_proto::{rundir, HeaderSource};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -70,6 +71,8 @@ struct Shared {
     connections: Mutex<Vec<Weak<Connection>>>,
     record: Option<PathBuf>,
     program: String,
+    /// `audit=`: where every cell of every session is also written.
+    audit: Option<Arc<AuditLog>>,
     owner_pid: u32,
     stopped: AtomicBool,
 }
@@ -132,11 +135,13 @@ impl Server {
 ///     refused.
 /// watch: patch the program's own modules whenever their files are saved (True), also the
 ///     modules named (an iterable of names); see `hotrepl._patch.watch`.
+/// audit: a file to append one JSON line to for every cell any session runs (who: uid or
+///     peer address; when; the code; how it ended). Writing it never disturbs a session.
 ///
 /// Only the same user (or root) may attach to the Unix socket. `HOTREPL_DISABLE=1` in the
 /// environment makes this a no-op. Servers stop at exit, or with `stop()`.
 #[pyfunction]
-#[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None, watch=None))]
+#[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None, watch=None, audit=None))]
 pub fn start(
     py: Python<'_>,
     namespace: Option<Bound<'_, PyDict>>,
@@ -145,6 +150,7 @@ pub fn start(
     tcp: Option<(String, u16)>,
     token: Option<String>,
     watch: Option<Bound<'_, PyAny>>,
+    audit: Option<PathBuf>,
 ) -> PyResult<Server> {
     if std::env::var_os("HOTREPL_DISABLE").is_some_and(|v| !v.is_empty() && v != "0") {
         return Ok(Server { shared: None });
@@ -156,12 +162,13 @@ pub fn start(
     // `threading` records the thread that first imports it as the main thread: that must
     // not be a session's thread.
     py.import("threading")?;
-    let sys = py.import("sys")?;
-    let program = sys
-        .getattr("argv")?
-        .extract::<Vec<String>>()
-        .map(|a| a.join(" "))
-        .unwrap_or_default();
+    let program = crate::history::program_line(py);
+    let audit = match audit {
+        Some(path) => Some(Arc::new(AuditLog::open(&path).map_err(|e| {
+            PyOSError::new_err(format!("cannot open the audit file {}: {e}", path.display()))
+        })?)),
+        None => None,
+    };
     let loops = Arc::new(LoopSource::from_start(py, r#loop)?);
     let dir = rundir::runtime_dir();
     rundir::ensure_private_dir(&dir).map_err(|e| PyOSError::new_err(e.to_string()))?;
@@ -203,6 +210,7 @@ pub fn start(
         connections: Mutex::new(Vec::new()),
         record,
         program,
+        audit,
         owner_pid: pid,
         stopped: AtomicBool::new(false),
     });
@@ -378,6 +386,10 @@ impl Shared {
                     });
                 }
                 let who = format!("uid {} (pid {})", cred.uid, cred.pid);
+                let id = Who::Uid {
+                    uid: cred.uid,
+                    pid: cred.pid,
+                };
                 socket
                     .send_all(line_mode::greeting(number, &self.program).as_bytes())
                     .map_err(|_| Refusal::quiet())?;
@@ -389,9 +401,9 @@ impl Shared {
                 }
                 if first[0] == hotrepl_proto::handshake::MAGIC[0] {
                     connection::handshake(socket, headers).map_err(|_| Refusal::quiet())?;
-                    Ok(Client { who, lines: false })
+                    Ok(Client { who, id, lines: false })
                 } else {
-                    Ok(Client { who, lines: true })
+                    Ok(Client { who, id, lines: true })
                 }
             }
             Socket::Tcp(stream) => {
@@ -408,7 +420,11 @@ impl Shared {
                         )),
                     });
                 }
-                Ok(Client { who, lines: false })
+                Ok(Client {
+                    id: Who::Peer(who.clone()),
+                    who,
+                    lines: false,
+                })
             }
         }
     }
@@ -464,6 +480,15 @@ impl Shared {
                 return None;
             }
         };
+        let history = &conn.session.io.history;
+        history.set_place(Place::here(
+            PlaceKind::Attached,
+            self.program.as_str(),
+            self.address.as_str(),
+        ));
+        if let Some(audit) = &self.audit {
+            history.set_audit(audit.clone(), client.id);
+        }
         self.connections
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -521,7 +546,10 @@ impl Shared {
 }
 
 struct Client {
+    /// Who, for the log.
     who: String,
+    /// Who, for the audit file.
+    id: Who,
     lines: bool,
 }
 
@@ -575,11 +603,12 @@ pub fn stop(py: Python<'_>) {
     }
 }
 
-/// Registered to run at exit: stops the servers, then keeps hotrepl's threads away from
-/// the interpreter while it finalizes.
+/// Registered to run at exit: stops the servers, lets the last cells reach history, then
+/// keeps hotrepl's threads away from the interpreter while it finalizes.
 #[pyfunction]
 pub fn before_exit(py: Python<'_>) {
     stop(py);
+    threads::without_python(py, crate::history::flush_before_exit);
     threads::before_interpreter_exit(py);
 }
 

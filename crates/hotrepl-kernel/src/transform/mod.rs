@@ -91,32 +91,28 @@ fn with_sites(cell: &str, sites: &[Site], awaits: Awaits<'_>) -> String {
 
 /// The call a line magic becomes.
 fn line_call(name: &str, args: &str, awaited: bool) -> String {
-    let mut call = String::new();
-    if awaited {
-        call.push_str("await ");
-    }
-    call.push_str("__import__('hotrepl')._magic(");
-    push_literal(&mut call, name);
-    call.push_str(", ");
-    push_literal(&mut call, args);
-    if awaited {
-        call.push_str(", awaited=True");
-    }
-    call.push(')');
-    call
+    dispatcher_call("_magic", &[name, args], awaited)
 }
 
+/// The call a cell magic becomes.
 fn cell_call(name: &str, args: &str, body: &str, awaited: bool) -> String {
+    dispatcher_call("_cell_magic", &[name, args, body], awaited)
+}
+
+/// `hotrepl.<function>('arg', ...)`, awaited if it must be.
+fn dispatcher_call(function: &str, arguments: &[&str], awaited: bool) -> String {
     let mut call = String::new();
     if awaited {
         call.push_str("await ");
     }
-    call.push_str("__import__('hotrepl')._cell_magic(");
-    for (i, part) in [name, args, body].into_iter().enumerate() {
+    call.push_str("__import__('hotrepl').");
+    call.push_str(function);
+    call.push('(');
+    for (i, argument) in arguments.iter().enumerate() {
         if i > 0 {
             call.push_str(", ");
         }
-        push_literal(&mut call, part);
+        push_literal(&mut call, argument);
     }
     if awaited {
         call.push_str(", awaited=True");
