@@ -154,26 +154,79 @@ impl Message {
         let raw: In = serde_json::from_slice(bytes).map_err(DecodeError::Envelope)?;
         let parent_header = match raw.parent_header {
             None => None,
-            Some(p) => {
-                let value: Value = serde_json::from_str(p.get()).map_err(DecodeError::Envelope)?;
-                match value {
-                    Value::Object(ref m) if m.is_empty() => None,
-                    Value::Null => None,
-                    v => Some(serde_json::from_value(v).map_err(DecodeError::Envelope)?),
-                }
-            }
+            Some(p) => parent_from_json(p.get().as_bytes())?,
         };
-        let content =
-            Content::decode(&raw.header.msg_type, raw.content.get()).map_err(|error| DecodeError::Content {
-                msg_type: raw.header.msg_type.clone(),
-                error,
-            })?;
+        Message::assemble(raw.header, parent_header, raw.metadata, raw.content.get())
+    }
+
+    /// A message from its four JSON parts, as Jupyter's ZeroMQ transport carries them.
+    pub fn from_parts(header: &[u8], parent: &[u8], metadata: &[u8], content: &[u8]) -> Result<Message, DecodeError> {
+        let header: Header = serde_json::from_slice(header).map_err(DecodeError::Envelope)?;
+        let parent_header = parent_from_json(parent)?;
+        let metadata = serde_json::from_slice(metadata).map_err(DecodeError::Envelope)?;
+        let content = std::str::from_utf8(content).map_err(|e| DecodeError::Envelope(serde::de::Error::custom(e)))?;
+        Message::assemble(header, parent_header, metadata, content)
+    }
+
+    fn assemble(
+        header: Header,
+        parent_header: Option<Header>,
+        metadata: Map<String, Value>,
+        content: &str,
+    ) -> Result<Message, DecodeError> {
+        let content = Content::decode(&header.msg_type, content).map_err(|error| DecodeError::Content {
+            msg_type: header.msg_type.clone(),
+            error,
+        })?;
         Ok(Message {
-            header: raw.header,
+            header,
             parent_header,
-            metadata: raw.metadata,
+            metadata,
             content,
         })
+    }
+
+    /// The four JSON parts Jupyter's ZeroMQ transport carries (header, parent header,
+    /// metadata, content), in that order.
+    pub fn to_parts(&self) -> [Vec<u8>; 4] {
+        parts_of(&self.header, self.parent_header.as_ref(), &self.metadata, &self.content)
+    }
+}
+
+/// A parent header: `{}` (or null) when there is none.
+fn parent_from_json(json: &[u8]) -> Result<Option<Header>, DecodeError> {
+    let value: Value = serde_json::from_slice(json).map_err(DecodeError::Envelope)?;
+    match value {
+        Value::Object(ref m) if m.is_empty() => Ok(None),
+        Value::Null => Ok(None),
+        v => Ok(Some(serde_json::from_value(v).map_err(DecodeError::Envelope)?)),
+    }
+}
+
+fn parts_of<C: Serialize>(
+    header: &Header,
+    parent: Option<&Header>,
+    metadata: &Map<String, Value>,
+    content: &C,
+) -> [Vec<u8>; 4] {
+    // Serializing plain structs and JSON values into a Vec cannot fail.
+    [
+        serde_json::to_vec(header).expect("message serialization"),
+        serde_json::to_vec(&ParentOut(parent)).expect("message serialization"),
+        serde_json::to_vec(metadata).expect("message serialization"),
+        serde_json::to_vec(content).expect("message serialization"),
+    ]
+}
+
+/// A parent header as written: `{}` when there is none, as Jupyter does.
+struct ParentOut<'a>(Option<&'a Header>);
+
+impl Serialize for ParentOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(h) => h.serialize(s),
+            None => Map::new().serialize(s),
+        }
     }
 }
 
@@ -251,6 +304,11 @@ contents! {
     InterruptReply = "interrupt_reply" => InterruptReply,
     ShutdownRequest = "shutdown_request" => ShutdownRequest,
     ShutdownReply = "shutdown_reply" => ShutdownReply,
+    CommInfoRequest = "comm_info_request" => CommInfoRequest,
+    CommInfoReply = "comm_info_reply" => CommInfoReply,
+    CommOpen = "comm_open" => CommOpen,
+    CommMsg = "comm_msg" => CommMsg,
+    CommClose = "comm_close" => CommClose,
     AuthChallenge = "auth_challenge" => AuthChallenge,
     AuthResponse = "auth_response" => AuthResponse,
     AuthResult = "auth_result" => AuthResult,
@@ -432,15 +490,6 @@ fn write_envelope<C: Serialize>(
         metadata: &'a Map<String, Value>,
         content: &'a C,
     }
-    struct ParentOut<'a>(Option<&'a Header>);
-    impl Serialize for ParentOut<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            match self.0 {
-                Some(h) => h.serialize(s),
-                None => Map::new().serialize(s),
-            }
-        }
-    }
     let envelope = Out {
         header,
         parent_header: ParentOut(parent),
@@ -455,16 +504,26 @@ impl HeaderSource {
     /// Appends a `stream` message carrying `text` to `out` as one frame, without copying
     /// the text into a message first: output is most of what a session sends.
     pub fn push_stream_frame(&self, out: &mut Vec<u8>, name: StreamName, text: &str, parent: Option<&Header>) {
-        #[derive(Serialize)]
-        struct StreamRef<'a> {
-            name: StreamName,
-            text: &'a str,
-        }
         let header = self.header("stream");
         crate::frame::push_frame_with(out, |out| {
             write_envelope(out, &header, parent, &Map::new(), &StreamRef { name, text })
         });
     }
+}
+
+impl HeaderSource {
+    /// The four JSON parts of a `stream` message carrying `text` (see [`Message::to_parts`]),
+    /// without copying the text into a message first.
+    pub fn stream_parts(&self, name: StreamName, text: &str, parent: Option<&Header>) -> [Vec<u8>; 4] {
+        parts_of(&self.header("stream"), parent, &Map::new(), &StreamRef { name, text })
+    }
+}
+
+/// A `stream` message's content, borrowing its text.
+#[derive(Serialize)]
+struct StreamRef<'a> {
+    name: StreamName,
+    text: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -673,6 +732,45 @@ pub struct ShutdownReply {
     pub status: ReplyStatus,
     #[serde(default)]
     pub restart: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommInfoRequest {
+    /// Only the comms of this target (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommInfoReply {
+    pub status: ReplyStatus,
+    /// `{comm_id: {"target_name": ...}}` for each open comm.
+    pub comms: Map<String, Value>,
+}
+
+/// Opens a comm (a channel between an object in the kernel and one in the front end).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommOpen {
+    pub comm_id: String,
+    pub target_name: String,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_module: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommMsg {
+    pub comm_id: String,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommClose {
+    pub comm_id: String,
+    #[serde(default)]
+    pub data: Map<String, Value>,
 }
 
 /// TCP only: the server's half of the token handshake (see `auth`).

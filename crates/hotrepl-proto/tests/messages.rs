@@ -60,6 +60,12 @@ fn samples() -> Vec<Content> {
             transient: Map::new(),
         }
         .into(),
+        UpdateDisplayData {
+            data: bundle("<y>"),
+            metadata: Map::new(),
+            transient: json!({"display_id": "d1"}).as_object().cloned().unwrap(),
+        }
+        .into(),
         Stream {
             name: StreamName::Stdout,
             text: "héllo\n\u{1F600}\0".into(),
@@ -183,6 +189,36 @@ fn samples() -> Vec<Content> {
             restart: false,
         }
         .into(),
+        CommInfoRequest {
+            target_name: Some("jupyter.widget".into()),
+        }
+        .into(),
+        CommInfoRequest { target_name: None }.into(),
+        CommInfoReply {
+            status: ReplyStatus::Ok,
+            comms: json!({"c1": {"target_name": "jupyter.widget"}})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        }
+        .into(),
+        CommOpen {
+            comm_id: "c1".into(),
+            target_name: "jupyter.widget".into(),
+            data: json!({"state": {}}).as_object().cloned().unwrap(),
+            target_module: None,
+        }
+        .into(),
+        CommMsg {
+            comm_id: "c1".into(),
+            data: json!({"method": "update"}).as_object().cloned().unwrap(),
+        }
+        .into(),
+        CommClose {
+            comm_id: "c1".into(),
+            data: Default::default(),
+        }
+        .into(),
         AuthChallenge { nonce: "00ff".into() }.into(),
         AuthResponse {
             nonce: "ab".into(),
@@ -212,6 +248,10 @@ fn every_message_type_round_trips() {
             let bytes = msg.to_json();
             let back = Message::from_json(&bytes).unwrap_or_else(|e| panic!("{}: {e}", msg.msg_type()));
             assert_eq!(back, msg, "{} did not round-trip", msg.msg_type());
+            // As Jupyter's ZeroMQ transport carries it: four JSON parts.
+            let [h, p, m, c] = msg.to_parts();
+            let back = Message::from_parts(&h, &p, &m, &c).unwrap_or_else(|e| panic!("{}: {e}", msg.msg_type()));
+            assert_eq!(back, msg, "{} did not round-trip in parts", msg.msg_type());
         }
     }
 }
