@@ -16,9 +16,11 @@ use hotrepl_proto::{FrameError, HeaderSource, InputCancel, Message, ProtocolErro
 use pyo3::prelude::*;
 
 use crate::exec::watcher;
+use crate::handoff::Handoff;
 use crate::line_mode::LineReader;
 use crate::ops::{self, Next};
 use crate::reader::RequestReader;
+use crate::server::log_event;
 use crate::session::{CloseReason, Inbound, Session};
 use crate::threads;
 use crate::transport::{Origin, Request, To};
@@ -44,6 +46,8 @@ pub fn handshake(socket: &mut Socket, headers: &HeaderSource) -> Result<(), Stri
 pub enum Requests {
     Frames(RequestReader),
     Lines(LineReader),
+    /// Read by a transport's own thread and handed over (Jupyter's sockets).
+    Handoff(Arc<Handoff>),
 }
 
 /// What reading produced.
@@ -51,6 +55,8 @@ pub enum Incoming {
     Request(Request),
     /// The client sent something that is not a message; it is told why and let go.
     Invalid(String),
+    /// Something for the program's log (a message the transport refused); serving goes on.
+    Notice(String),
     End,
 }
 
@@ -60,6 +66,7 @@ impl Requests {
         match self {
             Requests::Frames(reader) => reader.socket().as_raw_fd(),
             Requests::Lines(lines) => lines.socket().as_raw_fd(),
+            Requests::Handoff(handoff) => handoff.fd(),
         }
     }
 
@@ -71,6 +78,7 @@ impl Requests {
                 Err(e) => ended_by(e),
             },
             Requests::Lines(lines) => lines.read_blocking(session),
+            Requests::Handoff(handoff) => handoff.read_blocking(),
         }
     }
 
@@ -88,6 +96,7 @@ impl Requests {
                 out
             }
             Requests::Lines(lines) => lines.read_ready(session),
+            Requests::Handoff(handoff) => handoff.read_ready(),
         }
     }
 }
@@ -236,6 +245,9 @@ impl Connection {
                     self.refuse(&reason);
                     return Err(CloseReason::ClientGone);
                 }
+                Incoming::Notice(text) => {
+                    threads::with_python(|py| log_event(py, "warning", &text));
+                }
                 Incoming::End => return Err(CloseReason::ClientGone),
             }
         }
@@ -271,6 +283,7 @@ impl Connection {
                     self.end(py, CloseReason::ClientGone);
                     return false;
                 }
+                Incoming::Notice(text) => log_event(py, "warning", &text),
                 Incoming::End => {
                     self.end(py, CloseReason::ClientGone);
                     return false;
@@ -319,5 +332,5 @@ pub fn finish_session(conn: &Arc<Connection>, reason: Option<CloseReason>) {
         CloseReason::Shutdown => "ended by the client",
         CloseReason::ClientGone => "closed",
     };
-    threads::with_python(|py| crate::server::log_event(py, "info", &format!("{} {why}", conn.label())));
+    threads::with_python(|py| log_event(py, "info", &format!("{} {why}", conn.label())));
 }

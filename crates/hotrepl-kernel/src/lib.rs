@@ -10,9 +10,11 @@ mod deadline;
 mod display;
 mod embed;
 mod exec;
+mod handoff;
 mod history;
 mod hooks;
 mod inspection;
+mod jupyter;
 mod line_mode;
 mod local;
 mod magics;
@@ -37,6 +39,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(local::serve_local, m)?)?;
+    m.add_function(wrap_pyfunction!(jupyter::serve_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(server::start, m)?)?;
     m.add_function(wrap_pyfunction!(server::stop, m)?)?;
     m.add_function(wrap_pyfunction!(server::before_exit, m)?)?;
@@ -47,6 +50,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<output::OutputStream>()?;
     m.add_class::<output::InputStream>()?;
     m.add_class::<output::OutputCapture>()?;
+    m.add(
+        "StdinNotImplementedError",
+        m.py().get_type::<output::StdinNotImplementedError>(),
+    )?;
     m.add_function(wrap_pyfunction!(output::program_stream, m)?)?;
     m.add_function(wrap_pyfunction!(session::session_cells, m)?)?;
     m.add_function(wrap_pyfunction!(threads::hotrepl_threads, m)?)?;

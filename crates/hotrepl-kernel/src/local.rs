@@ -2,6 +2,8 @@
 //! `serve_local(fd)`, with one end of a socket pair on `fd`. The child's terminal stays its
 //! own (subprocesses, `getpass` and Ctrl-C work as in any program); all Python-level
 //! output and input go through the protocol to the client, like in a remote session.
+//! A Jupyter kernel process is the same kernel with another transport
+//! ([`run_process_kernel`]).
 
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
@@ -32,35 +34,9 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     set_cloexec(fd);
     let mut reader = Socket::Unix(stream.try_clone()?);
     let socket = Socket::Unix(stream);
-
-    let sys = py.import("sys")?;
-    sys.setattr("argv", PyList::new(py, [""])?)?;
-    crate::ops::kernel_info::init(py)?;
-
     let headers = Arc::new(HeaderSource::for_this_user());
     let outbox = Outbox::new(StreamWire::new(socket, Encoding::Frames), headers.clone());
-    let io = SessionIo::new(outbox.clone(), true);
-    io.history
-        .set_place(hotrepl_history::Place::here(hotrepl_history::PlaceKind::Local, "", ""));
-    output::install(py)?;
-    output::set_default(Some(io.clone()));
-
-    let kernel = LocalKernel::new();
-    let main: Bound<'_, PyDict> = py.import("__main__")?.dict();
-    let session = Session::new(
-        io,
-        Namespace {
-            globals: main.unbind(),
-            locals: None,
-        },
-        kernel.clone(),
-        None,
-    );
-
-    let writer = outbox.clone();
-    threads::spawn_io("hotrepl-writer", move || writer.run_writer())?;
-    let serving = session.clone();
-    threads::spawn_io("hotrepl-reader", move || {
+    run_process_kernel(py, outbox, "", move |serving| {
         if connection::handshake(&mut reader, &headers).is_ok() {
             let conn = Connection::new(
                 serving,
@@ -77,7 +53,48 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
         crate::history::flush_before_exit();
         // SAFETY: _exit ends the process at once; nothing is left to protect.
         unsafe { libc::_exit(1) };
-    })?;
+    })
+}
+
+/// A kernel process that is one session, on its main thread's event loop (the local
+/// REPL's, a Jupyter kernel's): output goes to `sink` (`address` says where, for history),
+/// and `serve` reads the session's requests, on a thread of its own. Returns the exit
+/// status once an exit is requested.
+pub fn run_process_kernel(
+    py: Python<'_>,
+    sink: Arc<dyn Sink>,
+    address: &str,
+    serve: impl FnOnce(Arc<Session>) + Send + 'static,
+) -> PyResult<i32> {
+    let sys = py.import("sys")?;
+    sys.setattr("argv", PyList::new(py, [""])?)?;
+    crate::ops::kernel_info::init(py)?;
+
+    let io = SessionIo::new(sink.clone(), true);
+    io.history.set_place(hotrepl_history::Place::here(
+        hotrepl_history::PlaceKind::Local,
+        "",
+        address,
+    ));
+    output::install(py)?;
+    output::set_default(Some(io.clone()));
+
+    let kernel = LocalKernel::new();
+    let main: Bound<'_, PyDict> = py.import("__main__")?.dict();
+    let session = Session::new(
+        io,
+        Namespace {
+            globals: main.unbind(),
+            locals: None,
+        },
+        kernel.clone(),
+        None,
+    );
+
+    let writer = sink.clone();
+    threads::spawn_io("hotrepl-writer", move || writer.run_writer())?;
+    let serving = session.clone();
+    threads::spawn_io("hotrepl-reader", move || serve(serving))?;
 
     install_sigint(py, &kernel)?;
     crate::display::adopt_display_libraries(py)?;
@@ -91,9 +108,11 @@ pub fn serve_local(py: Python<'_>, fd: i32) -> PyResult<i32> {
     if let Err(e) = py.import("atexit").and_then(|m| m.call_method0("_run_exitfuncs")) {
         e.print(py);
     }
-    outbox.flush();
-    outbox.close();
-    threads::without_python(py, crate::history::flush_before_exit);
+    threads::without_python(py, || {
+        sink.flush();
+        sink.close();
+        crate::history::flush_before_exit();
+    });
     threads::before_interpreter_exit(py);
     Ok(code)
 }

@@ -29,6 +29,13 @@ use crate::session::Session;
 use crate::transport::{Parent, To};
 use crate::unwind;
 
+pyo3::create_exception!(
+    hotrepl._native,
+    StdinNotImplementedError,
+    pyo3::exceptions::PyNotImplementedError,
+    "input() (or getpass) in a cell whose front end does not answer input requests (Jupyter's allow_stdin: false)."
+);
+
 /// One session's end of the I/O routing: where its output goes and how it asks for input.
 pub struct SessionIo {
     sink: Arc<dyn Sink>,
@@ -39,6 +46,8 @@ pub struct SessionIo {
     /// The request the running (or last) cell answers: its output and input requests
     /// belong to it.
     cell: Mutex<Option<Parent>>,
+    /// Whether the running cell's client takes input requests (`allow_stdin`).
+    stdin_allowed: AtomicBool,
     /// The session this is the I/O of (set once the session exists).
     session: OnceLock<Weak<Session>>,
     /// The session's part in history (what its cells print is recorded there).
@@ -64,6 +73,7 @@ impl SessionIo {
             any_thread_waits,
             input: Mutex::new(None),
             cell: Mutex::new(None),
+            stdin_allowed: AtomicBool::new(true),
             session: OnceLock::new(),
             history: crate::history::SessionLog::new(),
         })
@@ -85,9 +95,11 @@ impl SessionIo {
         self.sink.broadcasts()
     }
 
-    /// A cell answering `parent` starts: its output and input requests belong to it.
-    pub fn start_cell(&self, parent: &Parent) {
+    /// A cell answering `parent` starts: its output and input requests belong to it;
+    /// `allow_stdin` says whether its client answers input requests.
+    pub fn start_cell(&self, parent: &Parent, allow_stdin: bool) {
         *self.cell.lock().unwrap_or_else(|e| e.into_inner()) = Some(parent.clone());
+        self.stdin_allowed.store(allow_stdin, Ordering::Relaxed);
         self.sink.set_parent(Some(parent.header.clone()));
     }
 
@@ -144,6 +156,11 @@ impl SessionIo {
     pub fn read_line(&self, py: Python<'_>, prompt: &str, password: bool) -> PyResult<String> {
         if self.sink.is_closed() {
             return Err(PyEOFError::new_err("the hotrepl client is gone"));
+        }
+        if !self.stdin_allowed.load(Ordering::Relaxed) {
+            return Err(StdinNotImplementedError::new_err(
+                "input was asked for, but the front end that runs this cell does not answer input requests",
+            ));
         }
         // A debugger asking what to do next may want to show the cell it stopped in.
         crate::cell::register_deferred_sources(py)?;

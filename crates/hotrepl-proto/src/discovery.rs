@@ -35,6 +35,9 @@ pub struct Record {
     pub started: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The connection file of the program's Jupyter session, if it serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jupyter: Option<String>,
 }
 
 impl Record {
@@ -52,6 +55,7 @@ impl Record {
             hotrepl: env!("CARGO_PKG_VERSION").into(),
             started,
             token,
+            jupyter: None,
         }
     }
 
@@ -62,7 +66,7 @@ impl Record {
 
     /// Writes it as the first free `<dir>/<pid>[-n].json`, atomically; returns that path.
     pub fn write(&self, dir: &Path) -> io::Result<PathBuf> {
-        let path = free_name(dir, self.pid, "json");
+        let path = free_name(dir, &self.pid.to_string(), "json");
         let tmp = path.with_extension("json.tmp");
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -82,14 +86,14 @@ impl Record {
     }
 }
 
-/// `<dir>/<pid>.<ext>`, or the first `<pid>-<n>.<ext>` not taken.
-pub fn free_name(dir: &Path, pid: u32, ext: &str) -> PathBuf {
-    let first = dir.join(format!("{pid}.{ext}"));
+/// `<dir>/<stem>.<ext>`, or the first `<stem>-<n>.<ext>` not taken.
+pub fn free_name(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+    let first = dir.join(format!("{stem}.{ext}"));
     if !first.exists() {
         return first;
     }
     (2..)
-        .map(|n| dir.join(format!("{pid}-{n}.{ext}")))
+        .map(|n| dir.join(format!("{stem}-{n}.{ext}")))
         .find(|p| !p.exists())
         .expect("some name is free")
 }

@@ -25,7 +25,7 @@ use pyo3::PyTypeInfo;
 use super::host_loop::LoopSource;
 use super::on_loop::{self, LoopCell};
 use crate::cell::CellRun;
-use crate::ops::execute::{self, Execution, Outcome};
+use crate::ops::execute::{self, Execution, Outcome, Reported};
 use crate::output;
 use crate::session::{CloseReason, Executor, Inbound, InterruptOutcome, Session};
 use crate::threads;
@@ -186,8 +186,13 @@ impl AttachedExecutor {
     }
 
     fn run_cell(&self, py: Python<'_>, session: &Arc<Session>, parent: Parent, request: ExecuteRequest) {
-        let (execution, run) = execute::begin(py, session, parent, &request);
-        let Some(run) = run else { return };
+        let (execution, run) = match execute::begin(py, session, parent, request) {
+            Ok(begun) => begun,
+            Err(reported) => {
+                self.after_cell(py, session, reported, &self.inbound());
+                return;
+            }
+        };
         let abandoned = Arc::new(AtomicBool::new(false));
         self.state().running = Some(Running {
             execution,
@@ -228,12 +233,23 @@ impl AttachedExecutor {
         if !debugs {
             end_cell(&inbound);
         }
-        let exited = execute::finish(py, session, &running.execution, outcome).is_some();
+        let reported = execute::finish(py, session, &running.execution, outcome);
         if debugs {
             end_cell(&inbound);
         }
-        if let (true, Some(inbound)) = (exited, &inbound) {
-            // SystemExit ends this client's session, never the program.
+        self.after_cell(py, session, reported, &inbound);
+    }
+
+    /// Does what a reported cell asks: aborts the cells queued behind it, or ends the
+    /// session (SystemExit ends this client's session, never the program).
+    fn after_cell(&self, py: Python<'_>, session: &Session, reported: Reported, inbound: &Option<Arc<dyn Inbound>>) {
+        if reported.abort_queued {
+            let queued: Vec<(Parent, ExecuteRequest)> = self.state().queue.drain(..).collect();
+            for (parent, _) in queued {
+                execute::abort(session, &parent);
+            }
+        }
+        if let (Some(_), Some(inbound)) = (reported.exit_code, inbound) {
             inbound.end(py, CloseReason::Shutdown);
         }
     }
@@ -329,7 +345,8 @@ impl AttachedExecutor {
         if let Some(alive) = self.worker_alive.lock().unwrap_or_else(|e| e.into_inner()).take() {
             alive.store(false, Ordering::Release);
         }
-        execute::finish(py, session, &running.execution, Outcome::Abandoned);
+        let reported = execute::finish(py, session, &running.execution, Outcome::Abandoned);
+        self.after_cell(py, session, reported, &None);
         let Some(inbound) = self.inbound() else {
             return InterruptOutcome::Abandoned;
         };

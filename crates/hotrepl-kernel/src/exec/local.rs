@@ -30,7 +30,7 @@ use pyo3::types::{PyCFunction, PyDict, PyTuple};
 use super::on_loop::{self, LoopCell};
 use crate::arrival;
 use crate::cell::CellRun;
-use crate::ops::execute::{self, Execution};
+use crate::ops::execute::{self, Execution, Reported};
 use crate::pycache::py_attr;
 use crate::session::{CloseReason, Executor, InterruptOutcome, Session};
 use crate::transport::Parent;
@@ -158,8 +158,13 @@ impl LocalKernel {
 
     /// Runs a cell before the loop exists: here, unless it awaits.
     fn run_without_loop(self: &Arc<Self>, py: Python<'_>, job: Job) -> PyResult<()> {
-        let (execution, run) = execute::begin(py, &job.session, job.parent, &job.request);
-        let Some(run) = run else { return Ok(()) };
+        let (execution, run) = match execute::begin(py, &job.session, job.parent, job.request) {
+            Ok(begun) => begun,
+            Err(reported) => {
+                self.after_cell(py, reported);
+                return Ok(());
+            }
+        };
         if run.awaits(py) {
             self.bring_up_loop(py)?;
             self.start_on_loop(py, job.session, execution, run);
@@ -366,10 +371,14 @@ impl LocalKernel {
                 None => return,
             }
         };
-        let (execution, run) = execute::begin(py, &job.session, job.parent, &job.request);
-        let Some(run) = run else {
-            self.schedule_next(py, false);
-            return;
+        let (execution, run) = match execute::begin(py, &job.session, job.parent, job.request) {
+            Ok(begun) => begun,
+            Err(reported) => {
+                if self.after_cell(py, reported) {
+                    self.schedule_next(py, false);
+                }
+                return;
+            }
         };
         self.start_on_loop(py, job.session, execution, run);
     }
@@ -403,11 +412,28 @@ impl LocalKernel {
             return;
         };
         let outcome = execute::outcome(py, result, running.interrupts > 0);
-        if let Some(code) = execute::finish(py, &running.session, &running.execution, outcome) {
-            self.request_exit(py, code);
-            return;
+        let reported = execute::finish(py, &running.session, &running.execution, outcome);
+        if self.after_cell(py, reported) {
+            self.schedule_next(py, false);
         }
-        self.schedule_next(py, false);
+    }
+
+    /// Does what a reported cell asks: aborts the cells queued behind it, or exits.
+    /// Returns whether the kernel goes on.
+    fn after_cell(&self, py: Python<'_>, reported: Reported) -> bool {
+        if reported.abort_queued {
+            let queued: Vec<Job> = self.state().queue.drain(..).collect();
+            for job in queued {
+                execute::abort(&job.session, &job.parent);
+            }
+        }
+        match reported.exit_code {
+            Some(code) => {
+                self.request_exit(py, code);
+                false
+            }
+            None => true,
+        }
     }
 
     /// The kernel's SIGINT handler (runs in the main thread, between bytecodes).

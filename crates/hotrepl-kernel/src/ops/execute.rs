@@ -6,11 +6,17 @@
 //! of a kernel's clients. A native connection is one client's own ordered stream, where the
 //! reply already marks the end and the code is what the client sent, so they are not sent
 //! on it; a transport serving several clients per kernel adds them.
+//!
+//! A cell that fails with `stop_on_error` has the cells queued behind it aborted (their
+//! executor asks [`abort`] to answer them); `store_history: false` leaves the execution
+//! count alone; `user_expressions` are evaluated after a cell that ran.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use hotrepl_proto::{ErrorContent, ExecuteReply, ExecuteRequest, ExecuteResult, ReplyStatus};
+use hotrepl_proto::{
+    ErrorContent, ExecuteInput, ExecuteReply, ExecuteRequest, ExecuteResult, ExecutionState, ReplyStatus,
+};
 use pyo3::exceptions::PySystemExit;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -19,6 +25,7 @@ use serde_json::{Map, Value};
 use crate::cell::{self, CellRun};
 use crate::hooks;
 use crate::magics::{self, UsageError};
+use crate::ops::announce_state;
 use crate::session::Session;
 use crate::traceback;
 use crate::transform;
@@ -33,8 +40,20 @@ pub struct Execution {
     pub parent: Parent,
     pub count: u64,
     silent: bool,
+    stop_on_error: bool,
+    user_expressions: Map<String, Value>,
     /// The cell's source, kept for `post_cell` hooks when there are any.
     source_for_hooks: Option<String>,
+}
+
+/// What the executor does once a cell has been reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reported {
+    /// The cell raised SystemExit with this code: the executor decides what exiting means
+    /// for its session.
+    pub exit_code: Option<i32>,
+    /// The cell failed and asked to stop on error: the cells queued behind it are aborted.
+    pub abort_queued: bool,
 }
 
 /// How a cell ended.
@@ -66,26 +85,39 @@ fn is_cancelled(py: Python<'_>, err: &PyErr) -> bool {
 }
 
 /// Announces the cell, transforms it into Python (magics, `!`, `?`) and compiles it. A cell
-/// that does not compile is answered here and `None` is returned.
+/// that does not compile is reported here: the executor gets what to do next.
 pub fn begin(
     py: Python<'_>,
     session: &Session,
     parent: Parent,
-    request: &ExecuteRequest,
-) -> (Execution, Option<CellRun>) {
-    let count = if request.silent {
-        session.execution_count()
-    } else {
+    mut request: ExecuteRequest,
+) -> Result<(Execution, CellRun), Reported> {
+    // A silent cell never counts; one kept out of history does not either.
+    let counts = !request.silent && request.store_history;
+    let count = if counts {
         session.next_execution_count()
+    } else {
+        session.execution_count()
     };
     let hooked = hooks::any();
     let execution = Execution {
         parent,
         count,
         silent: request.silent,
+        stop_on_error: request.stop_on_error,
+        user_expressions: std::mem::take(&mut request.user_expressions),
         source_for_hooks: hooked.then(|| request.code.clone()),
     };
-    session.io.start_cell(&execution.parent);
+    let io = &session.io;
+    announce_state(io, &execution.parent, ExecutionState::Busy);
+    if io.broadcasts() && !request.silent {
+        let input = ExecuteInput {
+            code: request.code.clone(),
+            execution_count: count,
+        };
+        io.announce(&execution.parent, input);
+    }
+    io.start_cell(&execution.parent, request.allow_stdin);
     if session.io.broadcasts() {
         // Several clients see this session's output: what the cell's tasks print later, while
         // other cells run, must still show under this cell.
@@ -95,14 +127,14 @@ pub fn begin(
     }
     // Whatever a magic run outside any cell left there is not this cell's.
     session.take_payloads();
-    crate::history::cell_started(session, count, request); // history: the cell's input and start
+    crate::history::cell_started(session, count, &request); // history: the cell's input and start
     let typed = hooks::transform_input(py, &request.code);
     if hooked {
         if let Ok(args) = PyTuple::new(py, [typed.as_ref()]) {
             hooks::run_all(py, "pre_cell", &args);
         }
     }
-    let filename = session.cell_name((!request.silent).then_some(count));
+    let filename = session.cell_name(counts.then_some(count));
     let python = transform::python_source(&typed, &|kind, name, args, body| {
         magics::call_awaits(py, kind, name, args, body)
     });
@@ -121,25 +153,36 @@ pub fn begin(
             if !cell.is_expression() && !request.silent {
                 crate::session::record_cell(&python);
             }
-            (
-                execution,
-                Some(CellRun::new(
-                    cell,
-                    session.globals.clone_ref(py),
-                    session.locals.as_ref().map(|l| l.clone_ref(py).into_any()),
-                )),
-            )
+            let run = CellRun::new(
+                cell,
+                session.globals.clone_ref(py),
+                session.locals.as_ref().map(|l| l.clone_ref(py).into_any()),
+            );
+            Ok((execution, run))
         }
-        Err(err) => {
-            finish(py, session, &execution, Outcome::Raised(err));
-            (execution, None)
-        }
+        Err(err) => Err(finish(py, session, &execution, Outcome::Raised(err))),
     }
 }
 
-/// Reports how the cell ended and replies. Returns the exit code if the cell raised
-/// SystemExit (the caller decides what exiting means for its session).
-pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome: Outcome) -> Option<i32> {
+/// Answers an execute request that was queued behind a cell that failed with
+/// `stop_on_error`: it does not run.
+pub fn abort(session: &Session, parent: &Parent) {
+    let io = &session.io;
+    announce_state(io, parent, ExecutionState::Busy);
+    let reply = ExecuteReply {
+        status: ReplyStatus::Aborted,
+        execution_count: session.execution_count(),
+        error: None,
+        payload: Vec::new(),
+        user_expressions: Map::new(),
+        exit_code: None,
+    };
+    io.reply(parent, reply);
+    announce_state(io, parent, ExecutionState::Idle);
+}
+
+/// Reports how the cell ended and replies; tells the executor what to do next.
+pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome: Outcome) -> Reported {
     if let Some(source) = &execution.source_for_hooks {
         run_post_cell_hooks(py, source, &outcome);
     }
@@ -188,28 +231,68 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
     }
     // history: recorded before the reply leaves, so a reader asking after it finds the cell.
     crate::history::cell_finished(py, session, execution.count, error.as_ref(), exit_code);
-    io.reply(parent, reply_for(execution, error, exit_code, session.take_payloads()));
-    exit_code
-}
-
-fn reply_for(
-    execution: &Execution,
-    error: Option<ErrorContent>,
-    exit_code: Option<i32>,
-    payload: Vec<Value>,
-) -> ExecuteReply {
-    ExecuteReply {
-        status: if error.is_some() {
-            ReplyStatus::Error
-        } else {
-            ReplyStatus::Ok
-        },
+    let failed = error.is_some();
+    let user_expressions = if failed || execution.user_expressions.is_empty() {
+        Map::new()
+    } else {
+        evaluate_user_expressions(py, session, &execution.user_expressions)
+    };
+    let reply = ExecuteReply {
+        status: if failed { ReplyStatus::Error } else { ReplyStatus::Ok },
         execution_count: execution.count,
         error,
-        payload,
-        user_expressions: Map::<String, Value>::new(),
+        payload: session.take_payloads(),
+        user_expressions,
         exit_code,
+    };
+    io.reply(parent, reply);
+    announce_state(io, parent, ExecutionState::Idle);
+    Reported {
+        exit_code,
+        abort_queued: failed && execution.stop_on_error && !execution.silent,
     }
+}
+
+/// `user_expressions`: each expression's value as a MIME bundle, or the error it raised,
+/// evaluated in the session's namespace after the cell.
+fn evaluate_user_expressions(
+    py: Python<'_>,
+    session: &Session,
+    expressions: &Map<String, Value>,
+) -> Map<String, Value> {
+    let evaluate = |source: &str| -> PyResult<Value> {
+        let globals = session.globals.bind(py);
+        let value = py
+            .import("builtins")?
+            .getattr("eval")?
+            .call1((source, globals, session.namespace(py)))?;
+        let (data, metadata) = crate::display::value_bundle(py, session, &value)?;
+        Ok(serde_json::json!({"status": "ok", "data": data, "metadata": metadata}))
+    };
+    expressions
+        .iter()
+        .map(|(name, expression)| {
+            let result = match expression.as_str().map(evaluate) {
+                Some(Ok(value)) => value,
+                Some(Err(err)) => {
+                    let error = traceback::error_content(py, &err);
+                    serde_json::json!({
+                        "status": "error",
+                        "ename": error.ename,
+                        "evalue": error.evalue,
+                        "traceback": error.traceback,
+                    })
+                }
+                None => serde_json::json!({
+                    "status": "error",
+                    "ename": "TypeError",
+                    "evalue": "a user expression must be a string",
+                    "traceback": [],
+                }),
+            };
+            (name.clone(), result)
+        })
+        .collect()
 }
 
 /// `post_cell(source, value_or_error)` hooks, with the value (None if there was none) or

@@ -10,7 +10,12 @@ use crate::session::{InterruptOutcome, Session};
 
 pub fn reply(py: Python<'_>, session: &Arc<Session>, request: &InterruptRequest) -> InterruptReply {
     match session.executor.clone().interrupt(py, session, request.abandon) {
+        // Jupyter's front ends interrupt whatever runs, if anything: that is no error.
         InterruptOutcome::Interrupted | InterruptOutcome::Abandoned => InterruptReply {
+            status: ReplyStatus::Ok,
+            error: None,
+        },
+        InterruptOutcome::NothingRunning if session.io.broadcasts() => InterruptReply {
             status: ReplyStatus::Ok,
             error: None,
         },

@@ -30,6 +30,7 @@ use pyo3::types::PyDict;
 use crate::attach;
 use crate::connection::{self, Connection, Requests};
 use crate::exec::host_loop::LoopSource;
+use crate::jupyter::LiveKernel;
 use crate::line_mode::{self, LineReader};
 use crate::ops::kernel_info;
 use crate::outbox::{Encoding, Outbox, StreamWire};
@@ -70,6 +71,8 @@ struct Shared {
     loops: Arc<LoopSource>,
     connections: Mutex<Vec<Weak<Connection>>>,
     record: Option<PathBuf>,
+    /// `jupyter=True`: the connection file of the program's Jupyter session.
+    jupyter: Option<PathBuf>,
     program: String,
     /// `audit=`: where every cell of every session is also written.
     audit: Option<Arc<AuditLog>>,
@@ -98,6 +101,13 @@ impl Server {
     #[getter]
     fn token(&self) -> Option<String> {
         self.shared.as_ref().and_then(|s| s.token.clone())
+    }
+
+    /// With `start(jupyter=True)`: the Jupyter connection file
+    /// (`jupyter console --existing FILE`); else None.
+    #[getter]
+    fn jupyter_connection_file(&self) -> Option<PathBuf> {
+        self.shared.as_ref().and_then(|s| s.jupyter.clone())
     }
 
     /// True until stopped (False when HOTREPL_DISABLE made `start()` a no-op).
@@ -137,11 +147,15 @@ impl Server {
 ///     modules named (an iterable of names); see `hotrepl._patch.watch`.
 /// audit: a file to append one JSON line to for every cell any session runs (who: uid or
 ///     peer address; when; the code; how it ended). Writing it never disturbs a session.
+/// jupyter: also serve a Jupyter session, for `jupyter console --existing FILE` and other
+///     front ends: its connection file (loopback ports, a fresh key, readable by this user
+///     only) is written next to the socket (`server.jupyter_connection_file`).
 ///
 /// Only the same user (or root) may attach to the Unix socket. `HOTREPL_DISABLE=1` in the
 /// environment makes this a no-op. Servers stop at exit, or with `stop()`.
 #[pyfunction]
-#[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None, watch=None, audit=None))]
+#[pyo3(signature = (namespace=None, *, r#loop=None, path=None, tcp=None, token=None, watch=None, audit=None, jupyter=false))]
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     py: Python<'_>,
     namespace: Option<Bound<'_, PyDict>>,
@@ -151,6 +165,7 @@ pub fn start(
     token: Option<String>,
     watch: Option<Bound<'_, PyAny>>,
     audit: Option<PathBuf>,
+    jupyter: bool,
 ) -> PyResult<Server> {
     if std::env::var_os("HOTREPL_DISABLE").is_some_and(|v| !v.is_empty() && v != "0") {
         return Ok(Server { shared: None });
@@ -177,19 +192,22 @@ pub fn start(
     let (listener, address, tcp_token, shown_token) = match tcp {
         Some((host, port)) => bind_tcp(&host, port, token)?,
         None => {
-            let path = path.unwrap_or_else(|| discovery::free_name(&dir, pid, "sock"));
+            let path = path.unwrap_or_else(|| discovery::free_name(&dir, &pid.to_string(), "sock"));
             let listener = bind_unix(&path)
                 .map_err(|e| PyOSError::new_err(format!("cannot listen on {}: {e}", path.display())))?;
             let address = path.display().to_string();
             (Listener::Unix { listener, path }, address, None, None)
         }
     };
-    let record = discovery::Record::new(
+    let live_kernel = if jupyter { Some(LiveKernel::open(&dir)?) } else { None };
+    let jupyter = live_kernel.as_ref().map(|k| k.connection_file.clone());
+    let mut record = discovery::Record::new(
         address.clone(),
         program.clone(),
         kernel_info::reply().language_info.version,
         shown_token.clone(),
     );
+    record.jupyter = jupyter.as_ref().map(|f| f.display().to_string());
     let record = record.write(&dir).ok();
 
     let mut fds = [0; 2];
@@ -209,6 +227,7 @@ pub fn start(
         loops,
         connections: Mutex::new(Vec::new()),
         record,
+        jupyter,
         program,
         audit,
         owner_pid: pid,
@@ -219,6 +238,22 @@ pub fn start(
     threads::spawn_io("hotrepl-accept", move || accepting.accept_loop())
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the accept thread: {e}")))?;
     SERVERS.lock().unwrap_or_else(|e| e.into_inner()).push(shared.clone());
+    if let Some(kernel) = live_kernel {
+        let server = shared.clone();
+        let address = kernel.connection_file.display().to_string();
+        let served = kernel.serve(
+            shared.namespace.as_ref().map(|ns| ns.clone_ref(py)),
+            shared.loops.clone(),
+            move |py, conn| {
+                let who = Who::Peer(format!("Jupyter front ends ({address})"));
+                server.adopt(py, conn, &address, who);
+            },
+        );
+        if let Err(e) = served {
+            shared.stop(py);
+            return Err(e);
+        }
+    }
     if let Some(watch) = watch.filter(|w| w.is_truthy().unwrap_or(false)) {
         // Imported only when asked for: the planner is not part of starting.
         if let Err(e) = py
@@ -480,21 +515,23 @@ impl Shared {
                 return None;
             }
         };
+        self.adopt(py, &conn, &self.address, client.id);
+        Some(conn)
+    }
+
+    /// Takes in a session that opened (to end it when the server stops): where it runs
+    /// for history (`address`: where its client came), who for the audit file; logs it.
+    fn adopt(&self, py: Python<'_>, conn: &Arc<Connection>, address: &str, who: Who) {
         let history = &conn.session.io.history;
-        history.set_place(Place::here(
-            PlaceKind::Attached,
-            self.program.as_str(),
-            self.address.as_str(),
-        ));
+        history.set_place(Place::here(PlaceKind::Attached, self.program.as_str(), address));
         if let Some(audit) = &self.audit {
-            history.set_audit(audit.clone(), client.id);
+            history.set_audit(audit.clone(), who);
         }
         self.connections
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::downgrade(&conn));
+            .push(Arc::downgrade(conn));
         log_event(py, "info", &format!("{} opened", conn.label()));
-        Some(conn)
     }
 
     fn stop(&self, py: Python<'_>) {
@@ -511,6 +548,9 @@ impl Shared {
         }
         if let Some(record) = &self.record {
             let _ = std::fs::remove_file(record);
+        }
+        if let Some(connection_file) = &self.jupyter {
+            let _ = std::fs::remove_file(connection_file);
         }
         let connections: Vec<Arc<Connection>> = self
             .connections
