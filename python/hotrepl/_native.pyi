@@ -16,6 +16,9 @@ class Server:
     def token(self) -> Optional[str]:
         """The token a TCP client needs (None for a Unix socket)."""
     @property
+    def jupyter_connection_file(self) -> Optional[str]:
+        """With ``start(jupyter=True)``: the Jupyter connection file; else None."""
+    @property
     def running(self) -> bool: ...
     def stop(self) -> None:
         """Stop listening and end every session."""
@@ -29,6 +32,7 @@ def start(
     token: Optional[str] = None,
     watch: Union[bool, Iterable[str]] = False,
     audit: Optional[Union[str, PathLike[str]]] = None,
+    jupyter: bool = False,
 ) -> Server:
     """Serve this process to ``hotrepl attach``, in background threads; returns at once.
 
@@ -38,7 +42,9 @@ def start(
     a token (``token=`` or generated: ``server.token``). watch: patch the program's own
     modules whenever their files are saved (True), also the modules named (an iterable of
     names, which may be in site-packages). audit: a file to append one JSON line to for every
-    cell any session runs (who, when, the code, how it ended).
+    cell any session runs (who, when, the code, how it ended). jupyter: also serve a Jupyter
+    session (``jupyter console --existing FILE``), its connection file in
+    ``server.jupyter_connection_file``.
     """
 class Embedded:
     """A running embedded REPL (the ``hotrepl`` client on this terminal)."""
@@ -55,6 +61,13 @@ def after_fork_in_child() -> None: ...
 def before_exit() -> None: ...
 def history_magic(line: str) -> str:
     """``%history LINE`` for the session the caller runs in (ValueError on bad arguments)."""
+def serve_kernel(connection_file: Union[str, PathLike[str]]) -> int:
+    """The Jupyter kernel process (as the kernelspec starts it): serve the connection file's
+    sockets until a front end asks it to shut down; return the exit status."""
+
+class StdinNotImplementedError(NotImplementedError):
+    """input() in a cell whose front end does not answer input requests."""
+
 def serve_local(fd: int) -> int:
     """Serve the local REPL's client on socket ``fd`` until it leaves; return the exit status."""
 

@@ -12,6 +12,7 @@ mod highlight;
 mod history;
 mod input;
 mod kernel;
+mod kernelspec;
 mod ps;
 mod python;
 mod records;
@@ -93,6 +94,9 @@ enum Command {
     },
     /// Search the cells of every session, local and attached (oldest first).
     History(history::HistoryArgs),
+    /// Install, remove or list the Jupyter kernelspec (hotrepl kernels for JupyterLab,
+    /// Notebook, `jupyter console`, VS Code); `--python` picks the kernel's interpreter.
+    Kernel(kernelspec::KernelArgs),
     /// Run a script like `python SCRIPT ARGS...`, with hotrepl.start() called first.
     Run {
         script: PathBuf,
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
             token,
         }) => reload::run(&target, &modules, keep_deleted, token),
         Some(Command::History(args)) => history::run(&args),
+        Some(Command::Kernel(args)) => kernelspec::run(&args, python),
         Some(Command::Run { script, args }) => Err(run::run(python, &script, &args)),
     };
     let status = status.unwrap_or_else(|message| {

@@ -1,6 +1,6 @@
 //! `hotrepl ps`: the processes of this user that can be attached to, one line per server
-//! (a process serving both a Unix socket and TCP has two), as a table under a header
-//! line. With none, only the header is printed. Records left behind by processes that
+//! (a process serving both a Unix socket and TCP has two; a Jupyter session adds a line
+//! whose address is its connection file), as a table under a header line. With none, only the header is printed. Records left behind by processes that
 //! died without stopping their server (or whose pid now belongs to another process) are
 //! deleted on the way.
 
@@ -21,6 +21,10 @@ pub fn run() -> Result<(), String> {
         }
         if listed.socket_present() {
             let r = listed.record;
+            // A program's Jupyter session: its connection file, for `jupyter console --existing`.
+            if let Some(file) = &r.jupyter {
+                rows.push([r.pid.to_string(), r.python.clone(), file.clone(), r.program.clone()]);
+            }
             rows.push([r.pid.to_string(), r.python, r.address, r.program]);
         }
     }
@@ -29,11 +33,15 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Deletes a dead process's record, and its socket if it is one of ours.
+/// Deletes a dead process's record, and its socket and Jupyter connection file if they are
+/// ours.
 fn remove_stale(dir: &Path, listed: &Listed) {
     let _ = std::fs::remove_file(&listed.file);
-    if let Some(socket) = listed.record.socket_path().filter(|s| s.parent() == Some(dir)) {
-        let _ = std::fs::remove_file(socket);
+    let jupyter = listed.record.jupyter.as_deref().map(Path::new);
+    for file in [listed.record.socket_path(), jupyter].into_iter().flatten() {
+        if file.parent() == Some(dir) {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 

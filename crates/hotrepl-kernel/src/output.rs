@@ -258,6 +258,8 @@ struct ThreadBinding {
 
 thread_local! {
     static THREAD_IO: RefCell<Option<ThreadBinding>> = const { RefCell::new(None) };
+    /// Set while the thread speaks for the program itself (see [`as_program`]).
+    static AS_PROGRAM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static LAST_YIELD: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
     /// Bytes written since the clock was last read.
     static UNTIMED_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -413,7 +415,19 @@ enum Route {
     Original,
 }
 
+/// Runs `f` with the calling thread's output going where the program's goes, whatever
+/// session the thread serves: hotrepl's own log lines are the program's, not a cell's.
+pub fn as_program<T>(f: impl FnOnce() -> T) -> T {
+    let before = AS_PROGRAM.with(|p| p.replace(true));
+    let result = f();
+    AS_PROGRAM.with(|p| p.set(before));
+    result
+}
+
 fn route(py: Python<'_>) -> Route {
+    if AS_PROGRAM.with(|p| p.get()) {
+        return Route::Original;
+    }
     let bound = THREAD_IO.with(|t| {
         t.borrow()
             .as_ref()

@@ -106,8 +106,11 @@ impl Server {
     /// With `start(jupyter=True)`: the Jupyter connection file
     /// (`jupyter console --existing FILE`); else None.
     #[getter]
-    fn jupyter_connection_file(&self) -> Option<PathBuf> {
-        self.shared.as_ref().and_then(|s| s.jupyter.clone())
+    fn jupyter_connection_file(&self) -> Option<String> {
+        self.shared
+            .as_ref()
+            .and_then(|s| s.jupyter.as_ref())
+            .map(|f| f.display().to_string())
     }
 
     /// True until stopped (False when HOTREPL_DISABLE made `start()` a no-op).
@@ -614,10 +617,14 @@ impl Refusal {
 /// Logs through `logging.getLogger("hotrepl")`: the program's own logging decides where it
 /// goes (hotrepl adds no handler).
 pub(crate) fn log_event(py: Python<'_>, level: &str, message: &str) {
-    let logged = py
-        .import("logging")
-        .and_then(|logging| logging.call_method1("getLogger", ("hotrepl",)))
-        .and_then(|logger| logger.call_method1(level, ("hotrepl: %s", message)));
+    // Said for the program, never to a session, whichever thread says it (a handler that
+    // writes to `sys.stderr` would otherwise write to the session that thread serves).
+    let logged = output::as_program(|| {
+        py.import("logging")
+            .and_then(|logging| logging.call_method1("getLogger", ("hotrepl",)))
+            .and_then(|logger| logger.call_method1(level, ("hotrepl: %s", message)))
+            .map(drop)
+    });
     if let Err(e) = logged {
         e.print(py);
     }
