@@ -163,6 +163,19 @@ impl Connection {
         Ok(msg.header)
     }
 
+    /// Sends a request whose reply nobody waits for: the reply (or the refusal of a kernel
+    /// that does not know the request) is dropped when it comes.
+    pub fn send_unanswered(&self, content: impl Into<Content>) -> io::Result<()> {
+        let msg = self.headers.message(content.into(), None);
+        // A waiter whose receiving end is gone: the reader hands it the reply, which drops.
+        let (tx, _) = mpsc::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(msg.header.msg_id.clone(), tx);
+        self.write(&msg.to_frame())
+    }
+
     /// Sends a request and waits for its reply (other messages keep flowing as events).
     pub fn request(&self, content: impl Into<Content>, timeout: Duration) -> Result<Message, RequestError> {
         let msg = self.headers.message(content.into(), None);

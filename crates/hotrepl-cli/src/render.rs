@@ -1,24 +1,48 @@
-//! Showing what the kernel sends: output streams as they come, results by their
-//! `text/plain` form, tracebacks on stderr with the exception line in red on a terminal.
+//! Showing what the kernel sends: output streams as they come, values by the best form of
+//! their MIME bundle the terminal can show (an image, else `text/plain`), tracebacks on
+//! stderr, all in the theme's colours where colours are wanted. While a long cell runs, a
+//! status line (the elapsed time) sits under the output; anything written first clears
+//! it, so output keeps flowing above it.
 
 use std::io::{IsTerminal, Write};
 
-use hotrepl_proto::{Content, ErrorContent, Message, StreamName};
+use hotrepl_config::Config;
+use hotrepl_proto::{Content, ErrorContent, Message, MimeBundle, StreamName};
+
+use crate::images::{Image, Images};
+use crate::paint::{self, Palette};
 
 pub struct Renderer {
     /// Whether the terminal cursor is at the start of a line (so the next prompt is not
     /// glued to output that did not end with a newline).
     at_line_start: bool,
-    color: bool,
+    palette: Palette,
+    images: Images,
+    stdout_is_terminal: bool,
+    /// A status line is shown: on the cursor's (empty) line (true), or on the line below.
+    status: Option<bool>,
 }
 
 impl Renderer {
-    pub fn new() -> Renderer {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    pub fn new(config: &Config) -> Renderer {
+        let values = config.values();
         Renderer {
             at_line_start: true,
-            color,
+            palette: Palette::new(values.color, &config.theme()),
+            images: Images::new(values.image_protocol),
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            status: None,
         }
+    }
+
+    /// Takes up changed colour and image settings.
+    pub fn configure(&mut self, config: &Config) {
+        self.palette = Palette::new(config.values().color, &config.theme());
+        self.images.set_choice(config.values().image_protocol);
+    }
+
+    pub fn palette(&self) -> &Palette {
+        &self.palette
     }
 
     /// Shows an output message; returns false for messages that are not output.
@@ -26,6 +50,8 @@ impl Renderer {
         match &msg.content {
             Content::Stream(s) => self.text(s.name, &s.text),
             Content::Error(e) => self.error(e),
+            Content::ExecuteResult(r) => self.bundle(&r.data),
+            Content::DisplayData(d) => self.bundle(&d.data),
             other => match other.shown_text() {
                 Some(text) => {
                     self.finish_line();
@@ -37,10 +63,29 @@ impl Renderer {
         true
     }
 
+    /// A value: drawn as an image when it has one and the terminal can, else as one line
+    /// that says what the image is, else its text.
+    fn bundle(&mut self, data: &MimeBundle) {
+        self.finish_line();
+        if let Some(image) = Image::from_bundle(data) {
+            self.hide_status();
+            if !self.images.draw(&image) {
+                self.note(&image.placeholder());
+            }
+            self.at_line_start = true;
+            return;
+        }
+        if let Some(text) = data.get("text/plain").and_then(|v| v.as_str()) {
+            let shown = paint::paint(self.palette.out.as_ref(), |t| &t.result, text);
+            self.text(StreamName::Stdout, &format!("{shown}\n"));
+        }
+    }
+
     pub fn text(&mut self, name: StreamName, text: &str) {
         if text.is_empty() {
             return;
         }
+        self.hide_status();
         let result = match name {
             StreamName::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -56,10 +101,16 @@ impl Renderer {
         self.at_line_start = text.ends_with('\n');
     }
 
+    /// A quiet line of our own (an elapsed time, an image placeholder) on stdout.
+    pub fn note(&mut self, text: &str) {
+        self.finish_line();
+        let shown = paint::paint(self.palette.out.as_ref(), |t| &t.note, text);
+        self.text(StreamName::Stdout, &format!("{shown}\n"));
+    }
+
     pub fn error(&mut self, error: &ErrorContent) {
         self.finish_line();
-        let text = error.text();
-        let text = if self.color { highlight_last_line(&text) } else { text };
+        let text = paint::traceback(&error.text(), self.palette.err.as_ref());
         self.text(StreamName::Stderr, &text);
     }
 
@@ -74,16 +125,63 @@ impl Renderer {
             self.text(StreamName::Stdout, "\n");
         }
     }
+
+    /// Draws `text` as a status line under the output, leaving the cursor where it was:
+    /// on the cursor's line when that is empty (the output goes on there once the status
+    /// is cleared), else on the line below — index down (scrolling if at the bottom) and
+    /// back up so that line exists, save the cursor, draw below, restore. Only on a
+    /// terminal in its normal line mode: a full-screen program the cell started owns it
+    /// otherwise.
+    pub fn show_status(&mut self, text: &str) {
+        if !self.stdout_is_terminal || !line_mode() {
+            return;
+        }
+        let shown = paint::paint(self.palette.out.as_ref(), |t| &t.note, text);
+        let sequence = if self.at_line_start {
+            format!("\r\x1b[2K{shown}\r")
+        } else {
+            format!("\x1bD\x1bM\x1b7\x1bD\r\x1b[2K{shown}\x1b8")
+        };
+        self.write_control(&sequence);
+        self.status = Some(self.at_line_start);
+    }
+
+    /// Clears the status line, if one is shown.
+    pub fn hide_status(&mut self) {
+        match self.status.take() {
+            Some(true) => self.write_control("\r\x1b[2K"),
+            Some(false) => self.write_control("\x1b7\x1bD\r\x1b[2K\x1b8"),
+            None => {}
+        }
+    }
+
+    fn write_control(&self, sequence: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(sequence.as_bytes()).and_then(|_| out.flush());
+    }
 }
 
-/// The exception line (`ValueError: ...`) in bold red.
-fn highlight_last_line(text: &str) -> String {
-    let body = text.trim_end_matches('\n');
-    let (head, last) = match body.rfind('\n') {
-        Some(i) => (&body[..=i], &body[i + 1..]),
-        None => ("", body),
+/// How a message shows as plain text above the prompt, where the editor owns the terminal:
+/// as [`Content::shown_text`], except that an image is its one-line placeholder.
+pub fn plain_text(content: &Content) -> Option<String> {
+    let data = match content {
+        Content::ExecuteResult(r) => &r.data,
+        Content::DisplayData(d) => &d.data,
+        other => return other.shown_text(),
     };
-    format!("{head}\x1b[1;31m{last}\x1b[0m\n")
+    match Image::from_bundle(data) {
+        Some(image) => Some(format!("{}\n", image.placeholder())),
+        None => content.shown_text(),
+    }
+}
+
+/// Whether the terminal is in its normal, line-at-a-time mode.
+fn line_mode() -> bool {
+    // SAFETY: tcgetattr fills a zeroed termios.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(libc::STDIN_FILENO, &mut t) == 0 && t.c_lflag & libc::ICANON != 0
+    }
 }
 
 /// Cuts streamed text into whole lines for the editor's printer, which can only print
@@ -122,10 +220,16 @@ mod tests {
     }
 
     #[test]
-    fn exception_line_is_highlighted() {
-        assert_eq!(
-            highlight_last_line("Traceback:\n  x\nValueError: no\n"),
-            "Traceback:\n  x\n\x1b[1;31mValueError: no\x1b[0m\n"
-        );
+    fn images_show_as_their_placeholder_above_the_prompt() {
+        let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="4" height="3"></svg>"#;
+        let mut data = MimeBundle::new();
+        data.insert("text/plain".into(), "<Drawing>".into());
+        data.insert("image/svg+xml".into(), svg.into());
+        let content = Content::DisplayData(hotrepl_proto::DisplayData {
+            data,
+            metadata: Default::default(),
+            transient: Default::default(),
+        });
+        assert_eq!(plain_text(&content).unwrap(), format!("<image/svg+xml 4x3, {} B>\n", svg.len()));
     }
 }

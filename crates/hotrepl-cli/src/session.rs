@@ -5,9 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotrepl_proto::{Content, ExecuteRequest, InputReply, InterruptRequest, ShutdownRequest};
+use hotrepl_config::{Config, Raw, Source};
+use hotrepl_proto::{
+    ConfigChanged, ConfigureRequest, Content, ExecuteRequest, InputReply, InterruptRequest, OptionSetting,
+    ShutdownRequest,
+};
 
 use crate::connection::Connection;
+use crate::elapsed::{self, Stopwatch};
 use crate::events::{Event, Events, Woken};
 use crate::input;
 use crate::render::Renderer;
@@ -22,6 +27,9 @@ pub struct Session {
     /// The kernel is our child in our process group: Ctrl-C reaches it as a signal from the
     /// terminal, so we must not also send an interrupt request.
     pub local: bool,
+    pub config: Config,
+    /// Someone is at the prompt: long cells show how long they are taking.
+    pub interactive: bool,
 }
 
 /// How a cell ended, seen from the client.
@@ -35,25 +43,66 @@ pub enum CellEnd {
 }
 
 impl Session {
-    pub fn new(conn: Arc<Connection>, events: Arc<Events>, local: bool) -> Session {
+    pub fn new(conn: Arc<Connection>, events: Arc<Events>, local: bool, config: Config) -> Session {
         Session {
             conn,
             events,
-            renderer: Renderer::new(),
+            renderer: Renderer::new(&config),
             local,
+            config,
+            interactive: false,
+        }
+    }
+
+    /// Tells the kernel this client's configuration (once, before any cell), so it acts on
+    /// the options that are its own and `%config` can list them all.
+    pub fn configure_kernel(&self) -> Result<(), String> {
+        let options = self
+            .config
+            .list()
+            .into_iter()
+            .map(|setting| OptionSetting {
+                name: setting.declaration.name.into(),
+                value: setting.value,
+                source: setting.source.to_string(),
+            })
+            .collect();
+        let themes = self.config.themes().clone();
+        self.conn
+            .send_unanswered(ConfigureRequest { options, themes })
+            .map_err(|e| e.to_string())
+    }
+
+    /// `%config` in the kernel changed an option; the ones the client uses take effect.
+    fn config_changed(&mut self, change: &ConfigChanged) {
+        let raw = Raw::Text(change.value.clone());
+        if self.config.set_from(&change.name, &raw, Source::Runtime).is_ok() {
+            self.renderer.configure(&self.config);
         }
     }
 
     pub fn run_cell(&mut self, code: &str) -> CellEnd {
-        let request = match self.conn.send(ExecuteRequest::new(code)) {
+        self.run(ExecuteRequest::new(code))
+    }
+
+    pub fn run(&mut self, request: ExecuteRequest) -> CellEnd {
+        let request = match self.conn.send(request) {
             Ok(header) => header,
             Err(e) => return CellEnd::Gone(e.to_string()),
         };
+        let mut watch = self.interactive.then(Stopwatch::start);
         let mut interrupts = 0;
         loop {
-            let event = match self.events.wait(None) {
+            let event = match self.events.wait_until(None, watch.as_ref().map(Stopwatch::next_tick)) {
                 Woken::Event(e) => e,
-                Woken::Readable | Woken::TimedOut => continue,
+                Woken::TimedOut => {
+                    if let Some(watch) = watch.as_mut() {
+                        let line = watch.tick();
+                        self.renderer.show_status(&line);
+                    }
+                    continue;
+                }
+                Woken::Readable => continue,
             };
             let msg = match event {
                 Event::Message(msg) => msg,
@@ -71,6 +120,10 @@ impl Session {
             let ours = msg.parent_header.as_ref().is_some_and(|p| p.msg_id == request.msg_id);
             match &msg.content {
                 Content::ExecuteReply(reply) if ours => {
+                    self.renderer.hide_status();
+                    if let Some(watch) = watch {
+                        self.report_elapsed(&watch);
+                    }
                     return match reply.exit_code {
                         Some(code) => CellEnd::Exit(code),
                         None if reply.error.is_some() => CellEnd::Failed,
@@ -88,9 +141,20 @@ impl Session {
                     self.renderer.at_line_start();
                     let _ = self.conn.send(InputReply { value, cancelled });
                 }
+                Content::ConfigChanged(change) => self.config_changed(change),
                 _ => {
                     self.renderer.show(&msg);
                 }
+            }
+        }
+    }
+
+    /// The time a cell took, when that was longer than the `elapsed_threshold` option.
+    fn report_elapsed(&mut self, watch: &Stopwatch) {
+        let took = watch.elapsed();
+        if let Some(threshold) = self.config.values().elapsed_threshold.0 {
+            if took > threshold {
+                self.renderer.note(&format!("elapsed {}", elapsed::human(took)));
             }
         }
     }
