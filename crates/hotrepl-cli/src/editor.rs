@@ -57,19 +57,26 @@ pub fn build(conn: Arc<Connection>, config: &Config, theme: Option<Theme>) -> Ed
     let printer = ExternalPrinter::new(1024);
     let sender = printer.sender();
     let break_signal = Arc::new(AtomicBool::new(false));
-    let colors = theme.is_some();
-    let theme = Arc::new(RwLock::new(theme));
-
-    let menu = ColumnarMenu::default()
+    let mut menu = ColumnarMenu::default()
         .with_name("completion_menu")
         .with_marker("")
         .with_only_buffer_difference(false);
+    if theme.is_none() {
+        // The selection still shows, by attributes alone.
+        let plain = nu_ansi_term::Style::new();
+        menu = menu
+            .with_text_style(plain)
+            .with_description_text_style(plain)
+            .with_match_text_style(plain.underline())
+            .with_selected_text_style(plain.reverse())
+            .with_selected_match_text_style(plain.reverse().underline());
+    }
+    let theme = Arc::new(RwLock::new(theme));
 
     let mut reedline = Reedline::create()
         .with_validator(Box::new(KernelValidator { conn: conn.clone() }))
         .with_completer(Box::new(KernelCompleter { conn }))
         .with_highlighter(Box::new(PythonHighlighter { theme: theme.clone() }))
-        .with_ansi_colors(colors)
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(menu)))
         .with_quick_completions(true)
         .with_partial_completions(true)
