@@ -19,8 +19,11 @@ pub struct Renderer {
     palette: Palette,
     images: Images,
     stdout_is_terminal: bool,
-    /// A status line is shown: on the cursor's (empty) line (true), or on the line below.
-    status: Option<bool>,
+    /// The status line's text while one is up: it is cleared for each write and drawn
+    /// again after it.
+    status: Option<String>,
+    /// Where the status line is drawn: on the cursor's (empty) line (true), or below it.
+    status_drawn: Option<bool>,
 }
 
 impl Renderer {
@@ -32,6 +35,7 @@ impl Renderer {
             images: Images::new(values.image_protocol),
             stdout_is_terminal: std::io::stdout().is_terminal(),
             status: None,
+            status_drawn: None,
         }
     }
 
@@ -68,11 +72,13 @@ impl Renderer {
     fn bundle(&mut self, data: &MimeBundle) {
         self.finish_line();
         if let Some(image) = Image::from_bundle(data) {
-            self.hide_status();
-            if !self.images.draw(&image) {
+            self.erase_status();
+            if self.images.draw(&image) {
+                self.at_line_start = true;
+                self.draw_status();
+            } else {
                 self.note(&image.placeholder());
             }
-            self.at_line_start = true;
             return;
         }
         if let Some(text) = data.get("text/plain").and_then(|v| v.as_str()) {
@@ -85,7 +91,7 @@ impl Renderer {
         if text.is_empty() {
             return;
         }
-        self.hide_status();
+        self.erase_status();
         let result = match name {
             StreamName::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -99,6 +105,7 @@ impl Renderer {
         // A closed stdout (a pipe whose reader left) loses output, nothing more.
         let _ = result;
         self.at_line_start = text.ends_with('\n');
+        self.draw_status();
     }
 
     /// A quiet line of our own (an elapsed time, an image placeholder) on stdout.
@@ -126,29 +133,41 @@ impl Renderer {
         }
     }
 
-    /// Draws `text` as a status line under the output, leaving the cursor where it was:
-    /// on the cursor's line when that is empty (the output goes on there once the status
-    /// is cleared), else on the line below — index down (scrolling if at the bottom) and
-    /// back up so that line exists, save the cursor, draw below, restore. Only on a
-    /// terminal in its normal line mode: a full-screen program the cell started owns it
-    /// otherwise.
+    /// Puts up (or updates) a status line under the output: `text`, until
+    /// [`Renderer::clear_status`]. Only on a terminal in its normal line mode: a
+    /// full-screen program the cell started owns it otherwise.
     pub fn show_status(&mut self, text: &str) {
         if !self.stdout_is_terminal || !line_mode() {
             return;
         }
-        let shown = paint::paint(self.palette.out.as_ref(), |t| &t.note, text);
-        let sequence = if self.at_line_start {
-            format!("\r\x1b[2K{shown}\r")
-        } else {
-            format!("\x1bD\x1bM\x1b7\x1bD\r\x1b[2K{shown}\x1b8")
-        };
-        self.write_control(&sequence);
-        self.status = Some(self.at_line_start);
+        self.erase_status();
+        self.status = Some(paint::paint(self.palette.out.as_ref(), |t| &t.note, text));
+        self.draw_status();
     }
 
-    /// Clears the status line, if one is shown.
-    pub fn hide_status(&mut self) {
-        match self.status.take() {
+    /// Takes the status line down.
+    pub fn clear_status(&mut self) {
+        self.erase_status();
+        self.status = None;
+    }
+
+    /// Draws the status line, leaving the cursor where it was: on the cursor's line when
+    /// that is empty (output goes on there once it is erased), else on the line below —
+    /// index down (scrolling if at the bottom) and back up so that line exists, save the
+    /// cursor, draw below, restore.
+    fn draw_status(&mut self) {
+        let Some(text) = &self.status else { return };
+        let sequence = if self.at_line_start {
+            format!("\r\x1b[2K{text}\r")
+        } else {
+            format!("\x1bD\x1bM\x1b7\x1bD\r\x1b[2K{text}\x1b8")
+        };
+        self.write_control(&sequence);
+        self.status_drawn = Some(self.at_line_start);
+    }
+
+    fn erase_status(&mut self) {
+        match self.status_drawn.take() {
             Some(true) => self.write_control("\r\x1b[2K"),
             Some(false) => self.write_control("\x1b7\x1bD\r\x1b[2K\x1b8"),
             None => {}

@@ -120,7 +120,7 @@ impl Session {
             let ours = msg.parent_header.as_ref().is_some_and(|p| p.msg_id == request.msg_id);
             match &msg.content {
                 Content::ExecuteReply(reply) if ours => {
-                    self.renderer.hide_status();
+                    self.renderer.clear_status();
                     if let Some(watch) = watch {
                         self.report_elapsed(&watch);
                     }
@@ -131,6 +131,7 @@ impl Session {
                     };
                 }
                 Content::InputRequest(ask) if ours => {
+                    self.renderer.clear_status();
                     self.renderer.text(hotrepl_proto::StreamName::Stdout, &ask.prompt);
                     let (value, cancelled) = match input::read_line(&self.events, ask.password, !self.local) {
                         input::Answer::Line(line) => (line, None),
