@@ -19,14 +19,11 @@ pub fn run(target: &Target, token: Option<String>, config: Config) -> Result<i32
     }
 }
 
-/// A session in the process at `target` (`token`: see [`target::connect`]), told this
-/// client's configuration.
+/// A session in the process at `target` (`token`: see [`target::connect`]).
 pub fn open(target: &Target, token: Option<String>, config: Config) -> Result<Session, String> {
     let opened = target::connect(target, token)?;
     // Only now: until the handshake is done, Ctrl-C simply ends this command.
     let events = Events::new().map_err(|e| format!("cannot set up: {e}"))?;
     let conn = opened.start(events.clone()).map_err(|e| e.to_string())?;
-    let session = Session::new(conn, events, false, config);
-    session.configure_kernel()?;
-    Ok(session)
+    Ok(Session::new(conn, events, false, config))
 }

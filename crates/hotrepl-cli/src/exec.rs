@@ -11,6 +11,7 @@ use crate::target::Target;
 
 pub fn run(target: &Target, code: &str, token: Option<String>, config: Config) -> Result<i32, String> {
     let mut session = attach::open(target, token, config)?;
+    session.configure_kernel()?;
     let status = match session.run_cell(code) {
         CellEnd::Ok => 0,
         CellEnd::Failed => 1,

@@ -119,7 +119,6 @@ fn local_repl(python: Option<&Path>, config: Config) -> Result<i32, String> {
     let kernel::Kernel { mut child, stream } = kernel::spawn(python).map_err(|e| e.to_string())?;
     let conn = Connection::start(Socket::Unix(stream), events.clone()).map_err(|e| e.to_string())?;
     let mut session = Session::new(conn, events, true, config);
-    session.configure_kernel()?;
     let ended = repl::run_on_stdin(&mut session);
     let status = wait_for_exit(&mut child);
     Ok(match ended {

@@ -34,6 +34,8 @@ pub enum Ended {
 pub fn run_on_stdin(session: &mut Session) -> Ended {
     if std::io::stdin().is_terminal() {
         run(session)
+    } else if let Err(reason) = session.configure_kernel() {
+        Ended::Gone(reason)
     } else {
         crate::batch::run(session)
     }
@@ -45,7 +47,9 @@ pub fn run(session: &mut Session) -> Ended {
     }
     session.interactive = std::io::stdout().is_terminal();
     let mut editor = editor::build(session.conn.clone(), &session.config, session.renderer.palette().err.clone());
-    if let Err(reason) = show_banner(session) {
+    // The kernel is told the configuration once it has said who it is: a starting kernel
+    // answers that at once, and the banner should not wait behind anything.
+    if let Err(reason) = show_banner(session).and_then(|()| session.configure_kernel()) {
         return Ended::Gone(reason);
     }
     if session.local {

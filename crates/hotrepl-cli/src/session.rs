@@ -54,8 +54,8 @@ impl Session {
         }
     }
 
-    /// Tells the kernel this client's configuration (once, before any cell), so it acts on
-    /// the options that are its own and `%config` can list them all.
+    /// Tells the kernel this client's configuration (once per session, before any cell),
+    /// so it acts on the options that are its own and `%config` can list them all.
     pub fn configure_kernel(&self) -> Result<(), String> {
         let options = self
             .config
