@@ -26,42 +26,22 @@ pub fn keep(bytes: &[u8]) {
     KEPT.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
 }
 
-/// Everything typed ahead: kept keys, then what the terminal holds (also a line not yet
-/// ended with Enter).
+/// Everything typed ahead: kept keys, then what the terminal holds. In raw mode that is
+/// every key typed (in line mode, only lines already ended with Enter).
 fn take() -> Vec<u8> {
     let mut typed = std::mem::take(&mut *KEPT.lock().unwrap_or_else(|e| e.into_inner()));
-    typed.extend(read_pending());
-    typed
-}
-
-/// Reads what the terminal has buffered without waiting: briefly out of line mode, so a
-/// line without its Enter is read too.
-fn read_pending() -> Vec<u8> {
-    let mut out = Vec::new();
-    // SAFETY: tcgetattr/tcsetattr on stdin with a termios they fill; reads into a local.
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD stores a count in an int; the read goes into a buffer of that size
+    // and does not block, since that much is waiting.
     unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
-            return out;
+        if libc::ioctl(libc::STDIN_FILENO, libc::FIONREAD, &mut pending) == 0 && pending > 0 {
+            let start = typed.len();
+            typed.resize(start + pending as usize, 0);
+            let n = libc::read(libc::STDIN_FILENO, typed[start..].as_mut_ptr().cast(), pending as usize);
+            typed.truncate(start + n.max(0) as usize);
         }
-        let saved = t;
-        t.c_lflag &= !libc::ICANON;
-        t.c_cc[libc::VMIN] = 0;
-        t.c_cc[libc::VTIME] = 0;
-        if libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) != 0 {
-            return out;
-        }
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len());
-            if n <= 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n as usize]);
-        }
-        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &saved);
     }
-    out
+    typed
 }
 
 /// The text of typed keys, split into ended lines and what follows the last Enter. Escape
@@ -96,28 +76,21 @@ fn lines(typed: &[u8]) -> (Vec<String>, String) {
 }
 
 /// Runs the cells typed ahead of this prompt, each shown after its prompt, until nothing
-/// complete is left; what is left goes into the editor. The terminal is then left in the
-/// editor's raw mode, so that keys typed from now on reach it as typed (Enter as Enter,
-/// not as the newline line mode makes of it); cells run in line mode. `Some` if the
-/// session ended.
+/// complete is left; what is left goes into the editor. The terminal is left in the
+/// editor's raw mode, entered before looking, so every key typed so far can be read and
+/// keys typed from now on reach the editor as typed (Enter as Enter, not as the newline
+/// line mode makes of it); cells run in line mode. `Some` if the session ended.
 pub fn run(session: &mut Session, editor: &mut Editor) -> Option<Ended> {
     let mut cells = Cells::default();
     // Typed after the last Enter so far: the start of the next line.
     let mut partial = String::new();
-    let mut raw = false;
     loop {
+        let _ = crossterm::terminal::enable_raw_mode();
         let (mut typed, rest) = lines(&take());
         let Some(first) = typed.first_mut() else {
-            partial.push_str(&rest);
-            if !raw {
-                // Once more after entering raw mode: keys may have come meanwhile.
-                raw = crossterm::terminal::enable_raw_mode().is_ok();
-                if raw {
-                    continue;
-                }
-            }
             // The unfinished cell and line, for the user to go on with.
             let mut left = cells.take_rest();
+            partial.push_str(&rest);
             if !left.is_empty() {
                 left.push('\n');
             }
@@ -127,9 +100,7 @@ pub fn run(session: &mut Session, editor: &mut Editor) -> Option<Ended> {
             }
             return None;
         };
-        if std::mem::take(&mut raw) {
-            let _ = crossterm::terminal::disable_raw_mode();
-        }
+        let _ = crossterm::terminal::disable_raw_mode();
         first.insert_str(0, &std::mem::replace(&mut partial, rest));
         for line in typed {
             let code = match cells.push(&session.conn, &line) {
