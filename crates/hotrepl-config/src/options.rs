@@ -137,6 +137,29 @@ mod tests {
         assert_eq!(values, Values::default());
     }
 
+    /// The README's table of options is made from the declarations; this keeps it so.
+    #[test]
+    fn the_readme_lists_every_option() {
+        let mut table = String::from(
+            "| option | default | set at run time | used by | what it does |\n|---|---|---|---|---|\n",
+        );
+        for decl in OPTIONS {
+            let scope = match decl.scope {
+                Scope::Client => "client",
+                Scope::Kernel => "kernel",
+            };
+            let runtime = if decl.runtime { "yes" } else { "start-up only" };
+            table.push_str(&format!(
+                "| `{}` | `{}` | {runtime} | {scope} | {} |\n",
+                decl.name,
+                (decl.default)(),
+                decl.doc.trim()
+            ));
+        }
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        assert!(readme.contains(&table), "README.md should have this table of options:\n{table}");
+    }
+
     #[test]
     fn names_find_their_declaration() {
         assert_eq!(declaration("image-protocol").map(|d| d.name), Some("image_protocol"));
