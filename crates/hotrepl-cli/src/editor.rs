@@ -13,10 +13,10 @@ use hotrepl_config::{Config, EditingMode, Theme};
 use hotrepl_proto::{CompleteRequest, Completeness, Content, IsCompleteRequest};
 use reedline::{
     default_emacs_keybindings, default_vi_insert_keybindings, default_vi_normal_keybindings,
-    default_vi_visual_keybindings, ColumnarMenu, Completer,
-    CompletionResult, EditCommand, EditMode, Emacs, ExternalPrinter, FileBackedHistory, KeyCode, KeyModifiers,
-    Keybindings, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus, Reedline,
-    ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator, Vi,
+    default_vi_visual_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, EditMode, Emacs,
+    ExternalPrinter, FileBackedHistory, KeyCode, KeyModifiers, Keybindings, MenuBuilder, Prompt, PromptEditMode,
+    PromptHistorySearch, PromptHistorySearchStatus, Reedline, ReedlineEvent, ReedlineMenu, Span, Suggestion,
+    ValidationResult, Validator, Vi,
 };
 
 use crate::connection::{Connection, RequestError};
@@ -89,7 +89,9 @@ pub fn build(conn: Arc<Connection>, config: &Config, theme: Option<Theme>) -> Ed
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let size = usize::try_from(config.values().history_size.0).unwrap_or(usize::MAX).max(1);
+        let size = usize::try_from(config.values().history_size.0)
+            .unwrap_or(usize::MAX)
+            .max(1);
         if let Ok(history) = FileBackedHistory::with_file(size, path) {
             reedline = reedline.with_history(Box::new(history));
         }

@@ -195,8 +195,7 @@ pub fn lex(src: &str) -> Vec<(Kind, &str)> {
 
 /// Keywords that open a compound statement (or a clause of one).
 const BLOCK_KEYWORDS: &[&str] = &[
-    "if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class", "async", "match",
-    "case",
+    "if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class", "async", "match", "case",
 ];
 
 /// What the tokens of some code say about whether more input could continue it.
@@ -366,7 +365,14 @@ mod tests {
 
     #[test]
     fn only_lines_nothing_could_continue_are_surely_complete() {
-        for line in ["1+1", "print('a:', x)  # c:", "await asyncio.sleep(1)", "x = {'a': (1, 2)}", "import os", ")"] {
+        for line in [
+            "1+1",
+            "print('a:', x)  # c:",
+            "await asyncio.sleep(1)",
+            "x = {'a': (1, 2)}",
+            "import os",
+            ")",
+        ] {
             assert!(Shape::of(line).surely_complete(), "{line}");
         }
         for line in [

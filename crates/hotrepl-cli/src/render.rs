@@ -249,6 +249,9 @@ mod tests {
             metadata: Default::default(),
             transient: Default::default(),
         });
-        assert_eq!(plain_text(&content).unwrap(), format!("<image/svg+xml 4x3, {} B>\n", svg.len()));
+        assert_eq!(
+            plain_text(&content).unwrap(),
+            format!("<image/svg+xml 4x3, {} B>\n", svg.len())
+        );
     }
 }

@@ -46,7 +46,11 @@ pub fn run(session: &mut Session) -> Ended {
         return Ended::Gone(format!("cannot start a thread: {e}"));
     }
     session.interactive = std::io::stdout().is_terminal();
-    let mut editor = editor::build(session.conn.clone(), &session.config, session.renderer.palette().err.clone());
+    let mut editor = editor::build(
+        session.conn.clone(),
+        &session.config,
+        session.renderer.palette().err.clone(),
+    );
     // The kernel is told the configuration once it has said who it is: a starting kernel
     // answers that at once, and the banner should not wait behind anything.
     if let Err(reason) = show_banner(session).and_then(|()| session.configure_kernel()) {
@@ -128,7 +132,9 @@ fn draw_prompt_now(prompt: &PythonPrompt) {
 
 /// Asks whether to leave (the `confirm_exit` option); yes unless the answer is no.
 fn confirmed(session: &mut Session) -> bool {
-    session.renderer.text(StreamName::Stdout, "Do you really want to exit ([y]/n)? ");
+    session
+        .renderer
+        .text(StreamName::Stdout, "Do you really want to exit ([y]/n)? ");
     let answer = input::read_line(&session.events, false, true);
     session.renderer.at_line_start();
     match answer {
@@ -242,9 +248,9 @@ fn show_banner(session: &mut Session) -> Result<(), String> {
     session.renderer.show(&reply);
     if let (false, Content::KernelInfoReply(info)) = (session.local, &reply.content) {
         let pid = info.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
-        session
-            .renderer
-            .note(&format!("Attached to process {pid}: Ctrl-D detaches and leaves it running."));
+        session.renderer.note(&format!(
+            "Attached to process {pid}: Ctrl-D detaches and leaves it running."
+        ));
     }
     Ok(())
 }

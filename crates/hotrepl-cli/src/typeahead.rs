@@ -109,7 +109,10 @@ pub fn run(session: &mut Session, editor: &mut Editor) -> Option<Ended> {
                 Err(e) => return Some(Ended::Gone(e.to_string())),
             };
             echo(session, &code);
-            let _ = editor.reedline.history_mut().save(HistoryItem::from_command_line(&code));
+            let _ = editor
+                .reedline
+                .history_mut()
+                .save(HistoryItem::from_command_line(&code));
             if let Some(end) = batch::run_cell(session, &code) {
                 return Some(end);
             }
@@ -123,7 +126,11 @@ fn echo(session: &mut Session, code: &str) {
     let prompt = editor::PythonPrompt { theme: theme.clone() };
     let mut shown = String::new();
     for (i, line) in code.split('\n').enumerate() {
-        shown.push_str(&if i == 0 { prompt.first_line() } else { prompt.continuation() });
+        shown.push_str(&if i == 0 {
+            prompt.first_line()
+        } else {
+            prompt.continuation()
+        });
         shown.push_str(&highlight::paint_code(line, theme.as_ref()));
         shown.push('\n');
     }

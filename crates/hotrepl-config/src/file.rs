@@ -25,7 +25,12 @@ pub fn read(config: &mut Config, path: &Path, text: &str) -> Vec<Problem> {
         }
     };
     let mut problems = Vec::new();
-    let mut report = |span, message: String| problems.push(Problem { place: place(span), message });
+    let mut report = |span, message: String| {
+        problems.push(Problem {
+            place: place(span),
+            message,
+        })
+    };
     // Themes first: the `theme` option may name one defined further down.
     if let Some((key, value)) = root.iter().find(|(k, _)| k.get_ref() == "themes") {
         match value.get_ref().as_table() {
@@ -76,10 +81,12 @@ fn read_theme(
         .ok_or_else(|| (name.span(), String::from(" expected a table of element = \"style\"")))?;
     let mut spec = ThemeSpec::new();
     for (element, style) in entries {
-        let text = style
-            .get_ref()
-            .as_str()
-            .ok_or_else(|| (element.span(), format!("{}: expected a style as a string", element.get_ref())))?;
+        let text = style.get_ref().as_str().ok_or_else(|| {
+            (
+                element.span(),
+                format!("{}: expected a style as a string", element.get_ref()),
+            )
+        })?;
         spec.insert(element.get_ref().to_string(), text.to_owned());
     }
     config.define_theme(name.get_ref(), spec.clone()).map_err(|message| {

@@ -259,7 +259,10 @@ mod tests {
             bool::read(&Raw::Text("maybe".into())),
             Err("expected on or off, got \"maybe\"".into())
         );
-        assert_eq!(bool::read(&Raw::Int(1)), Err("expected on or off, got an integer".into()));
+        assert_eq!(
+            bool::read(&Raw::Int(1)),
+            Err("expected on or off, got an integer".into())
+        );
     }
 
     #[test]
@@ -270,7 +273,10 @@ mod tests {
         assert_eq!(Seconds::parse("off"), Some(Seconds(None)));
         assert_eq!(Seconds::parse("0"), Some(Seconds(None)));
         assert_eq!(Seconds::parse("-1"), None);
-        assert_eq!(Seconds::from_raw(&Raw::Int(3)), Some(Seconds(Some(Duration::from_secs(3)))));
+        assert_eq!(
+            Seconds::from_raw(&Raw::Int(3)),
+            Some(Seconds(Some(Duration::from_secs(3))))
+        );
         assert_eq!(Seconds(Some(Duration::from_millis(500))).to_text(), "0.5");
     }
 

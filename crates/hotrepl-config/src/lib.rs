@@ -27,7 +27,10 @@ use suggest::did_you_mean;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Default,
-    File { path: PathBuf, line: usize },
+    File {
+        path: PathBuf,
+        line: usize,
+    },
     Env(String),
     CommandLine,
     /// `%config` in a running session.
@@ -241,14 +244,14 @@ mod tests {
     #[test]
     fn later_levels_win_and_are_listed_with_their_source() {
         let path = Path::new("/cfg/config.toml");
-        let (mut config, problems) = Config::load(None, |var| {
-            (var == "HOTREPL_AUTOAWAIT").then(|| "off".to_string())
-        });
+        let (mut config, problems) = Config::load(None, |var| (var == "HOTREPL_AUTOAWAIT").then(|| "off".to_string()));
         assert!(problems.is_empty());
         assert!(config.read_file(path, "color = 'never'\nautoawait = true\n").is_empty());
         // The file came after the environment here, so it wins; in `load` it comes first.
         assert!(config.values().autoawait);
-        config.set_from("color", &Raw::Text("always".into()), Source::CommandLine).unwrap();
+        config
+            .set_from("color", &Raw::Text("always".into()), Source::CommandLine)
+            .unwrap();
         config.set("elapsed_threshold", "2").unwrap();
         let listed: BTreeMap<&str, (String, String)> = config
             .list()
@@ -287,7 +290,10 @@ mod tests {
             config.set("editing_mode", "vi").unwrap_err(),
             "editing_mode can only be set at start-up: in the config file, with $HOTREPL_EDITING_MODE or with --editing-mode"
         );
-        assert_eq!(config.set("colour", "never").unwrap_err(), "unknown option 'colour' (did you mean 'color'?)");
+        assert_eq!(
+            config.set("colour", "never").unwrap_err(),
+            "unknown option 'colour' (did you mean 'color'?)"
+        );
         assert_eq!(
             config.set("theme", "ligth").unwrap_err(),
             "no theme named \"ligth\" (did you mean 'light'?) (themes: default, light, mono)"

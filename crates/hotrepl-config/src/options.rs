@@ -140,9 +140,8 @@ mod tests {
     /// The README's table of options is made from the declarations; this keeps it so.
     #[test]
     fn the_readme_lists_every_option() {
-        let mut table = String::from(
-            "| option | default | set at run time | used by | what it does |\n|---|---|---|---|---|\n",
-        );
+        let mut table =
+            String::from("| option | default | set at run time | used by | what it does |\n|---|---|---|---|---|\n");
         for decl in OPTIONS {
             let scope = match decl.scope {
                 Scope::Client => "client",
@@ -157,13 +156,19 @@ mod tests {
             ));
         }
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-        assert!(readme.contains(&table), "README.md should have this table of options:\n{table}");
+        assert!(
+            readme.contains(&table),
+            "README.md should have this table of options:\n{table}"
+        );
     }
 
     #[test]
     fn names_find_their_declaration() {
         assert_eq!(declaration("image-protocol").map(|d| d.name), Some("image_protocol"));
-        assert_eq!(declaration("autoawait").map(|d| d.env_var()), Some("HOTREPL_AUTOAWAIT".into()));
+        assert_eq!(
+            declaration("autoawait").map(|d| d.env_var()),
+            Some("HOTREPL_AUTOAWAIT".into())
+        );
         assert!(declaration("nope").is_none());
     }
 }

@@ -204,7 +204,11 @@ fn samples() -> Vec<Content> {
                 value: "off".into(),
                 source: "$HOTREPL_AUTOAWAIT".into(),
             }],
-            themes: [("mine".to_string(), [("keyword".to_string(), "bold red".to_string())].into())].into(),
+            themes: [(
+                "mine".to_string(),
+                [("keyword".to_string(), "bold red".to_string())].into(),
+            )]
+            .into(),
         }
         .into(),
         ConfigureReply {

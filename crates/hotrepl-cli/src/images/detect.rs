@@ -39,7 +39,11 @@ pub fn ask() -> Terminal {
     let in_tmux = std::env::var_os("TMUX").is_some();
     // tmux answers DA1 and the cell size itself; the terminal outside it answers the rest.
     let outside = |q: &str| if in_tmux { tmux_passthrough(q) } else { q.to_owned() };
-    let query = format!("{}{}{CELL_SIZE}{DEVICE_ATTRIBUTES}", outside(KITTY_QUERY), outside(XTVERSION));
+    let query = format!(
+        "{}{}{CELL_SIZE}{DEVICE_ATTRIBUTES}",
+        outside(KITTY_QUERY),
+        outside(XTVERSION)
+    );
     let answers = match Raw::enter(libc::STDIN_FILENO) {
         Some(_raw) => exchange(query.as_bytes(), ANSWER_TIMEOUT),
         None => Vec::new(),
@@ -106,7 +110,10 @@ fn split_replies(bytes: &[u8]) -> (Replies, Vec<u8>) {
             (4 + (e + 2).min(body.len()), true)
         } else if let Some(body) = rest.strip_prefix(b"\x1b[") {
             // CSI: the cell size (`6;H;Wt`) or DA1 (`?62;4;22c`).
-            let len = body.iter().position(|b| (0x40..=0x7e).contains(b)).unwrap_or(body.len());
+            let len = body
+                .iter()
+                .position(|b| (0x40..=0x7e).contains(b))
+                .unwrap_or(body.len());
             let params = String::from_utf8_lossy(&body[..len]);
             match body.get(len) {
                 Some(b't') if params.starts_with("6;") => {
@@ -146,7 +153,9 @@ fn exchange(query: &[u8], timeout: Duration) -> Vec<u8> {
     let deadline = Instant::now() + timeout;
     let mut got = Vec::new();
     while split_replies(&got).0.attributes.is_none() {
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
         let mut fd = libc::pollfd {
             fd: libc::STDIN_FILENO,
             events: libc::POLLIN,

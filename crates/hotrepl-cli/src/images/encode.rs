@@ -80,9 +80,11 @@ pub fn draw(protocol: Protocol, pixels: &RgbaImage, png: Option<&[u8]>, geometry
     let body = match protocol {
         Protocol::Kitty => kitty(&png_bytes(pixels, png)?, geometry),
         Protocol::Iterm2 => iterm2(&png_bytes(pixels, png)?, geometry),
-        Protocol::Sixel => icy_sixel::SixelImage::try_from_rgba(pixels.as_raw().clone(), pixels.width() as usize, height as usize)
-            .and_then(|image| image.encode())
-            .ok()?,
+        Protocol::Sixel => {
+            icy_sixel::SixelImage::try_from_rgba(pixels.as_raw().clone(), pixels.width() as usize, height as usize)
+                .and_then(|image| image.encode())
+                .ok()?
+        }
     };
     Some(body + &geometry.after(height))
 }
@@ -92,7 +94,9 @@ fn png_bytes(pixels: &RgbaImage, original: Option<&[u8]>) -> Option<Vec<u8>> {
         return Some(png.to_vec());
     }
     let mut out = Vec::new();
-    pixels.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).ok()?;
+    pixels
+        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+        .ok()?;
     Some(out)
 }
 

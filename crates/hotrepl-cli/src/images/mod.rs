@@ -146,9 +146,16 @@ fn rasterise_svg(bytes: &[u8], max_width: u32) -> Option<RgbaImage> {
         0 => 1.0,
         max => (max as f32 / size.width()).min(1.0),
     };
-    let (w, h) = ((size.width() * scale).ceil() as u32, (size.height() * scale).ceil() as u32);
+    let (w, h) = (
+        (size.width() * scale).ceil() as u32,
+        (size.height() * scale).ceil() as u32,
+    );
     let mut pixmap = resvg::tiny_skia::Pixmap::new(w.max(1), h.max(1))?;
-    resvg::render(&tree, resvg::tiny_skia::Transform::from_scale(scale, scale), &mut pixmap.as_mut());
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
     let rgba: Vec<u8> = pixmap
         .pixels()
         .iter()
