@@ -1,5 +1,6 @@
 //! `hotrepl`: an async-native Python REPL, and the client for live processes.
 
+mod ask;
 mod attach;
 mod batch;
 mod connection;

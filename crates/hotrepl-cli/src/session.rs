@@ -86,6 +86,13 @@ impl Session {
     }
 
     pub fn run(&mut self, request: ExecuteRequest) -> CellEnd {
+        let end = self.follow(request);
+        self.renderer.clear_status();
+        end
+    }
+
+    /// Sends the cell and shows what it produces until its reply.
+    fn follow(&mut self, request: ExecuteRequest) -> CellEnd {
         let request = match self.conn.send(request) {
             Ok(header) => header,
             Err(e) => return CellEnd::Gone(e.to_string()),
@@ -120,7 +127,6 @@ impl Session {
             let ours = msg.parent_header.as_ref().is_some_and(|p| p.msg_id == request.msg_id);
             match &msg.content {
                 Content::ExecuteReply(reply) if ours => {
-                    self.renderer.clear_status();
                     if let Some(watch) = watch {
                         self.report_elapsed(&watch);
                     }
@@ -152,6 +158,7 @@ impl Session {
 
     /// The time a cell took, when that was longer than the `elapsed_threshold` option.
     fn report_elapsed(&mut self, watch: &Stopwatch) {
+        self.renderer.clear_status();
         let took = watch.elapsed();
         if let Some(threshold) = self.config.values().elapsed_threshold.0 {
             if took > threshold {

@@ -4,8 +4,7 @@
 //! ends the wait. Sixel support is a `4` among DA1's attributes. Asked once per client,
 //! when the first image is shown, never while starting up.
 
-use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::encode::tmux_passthrough;
 
@@ -44,10 +43,11 @@ pub fn ask() -> Terminal {
         outside(KITTY_QUERY),
         outside(XTVERSION)
     );
-    let answers = match Raw::enter(libc::STDIN_FILENO) {
-        Some(_raw) => exchange(query.as_bytes(), ANSWER_TIMEOUT),
-        None => Vec::new(),
-    };
+    let answers = crate::ask::ask(
+        query.as_bytes(),
+        |got| split_replies(got).0.attributes.is_some(),
+        ANSWER_TIMEOUT,
+    );
     let (replies, typed) = split_replies(&answers);
     crate::typeahead::keep(&typed);
     let program = std::env::var("TERM_PROGRAM").unwrap_or_default();
@@ -143,85 +143,6 @@ fn split_replies(bytes: &[u8]) -> (Replies, Vec<u8>) {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Writes `query` to stdout and reads stdin until DA1's reply has come, or `timeout`.
-fn exchange(query: &[u8], timeout: Duration) -> Vec<u8> {
-    if !write_all(libc::STDOUT_FILENO, query) {
-        return Vec::new();
-    }
-    let deadline = Instant::now() + timeout;
-    let mut got = Vec::new();
-    while split_replies(&got).0.attributes.is_none() {
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-            break;
-        };
-        let mut fd = libc::pollfd {
-            fd: libc::STDIN_FILENO,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut fd, 1, left.as_millis() as i32 + 1) };
-        if n <= 0 {
-            continue; // timed out (the loop ends) or EINTR
-        }
-        let mut buf = [0u8; 256];
-        // SAFETY: reading into a local buffer.
-        let read = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
-        if read <= 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..read as usize]);
-    }
-    got
-}
-
-fn write_all(fd: RawFd, mut bytes: &[u8]) -> bool {
-    while !bytes.is_empty() {
-        // SAFETY: writing from a valid slice.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n <= 0 {
-            return false;
-        }
-        bytes = &bytes[n as usize..];
-    }
-    true
-}
-
-/// The terminal without line editing or echo while it answers, restored on drop.
-struct Raw {
-    fd: RawFd,
-    saved: libc::termios,
-}
-
-impl Raw {
-    fn enter(fd: RawFd) -> Option<Raw> {
-        // SAFETY: tcgetattr/tcsetattr on a terminal fd with a termios it fills.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(fd, &mut t) != 0 {
-                return None;
-            }
-            let saved = t;
-            t.c_lflag &= !(libc::ICANON | libc::ECHO);
-            t.c_cc[libc::VMIN] = 0;
-            t.c_cc[libc::VTIME] = 0;
-            if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
-                return None;
-            }
-            Some(Raw { fd, saved })
-        }
-    }
-}
-
-impl Drop for Raw {
-    fn drop(&mut self) {
-        // SAFETY: restoring the settings read in `enter`.
-        unsafe {
-            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
-        }
-    }
 }
 
 #[cfg(test)]
