@@ -192,19 +192,21 @@ class FakeKernel:
     """A kernel played by the test, on a Unix socket, for one client at a time: it answers
     kernel_info, is_complete (complete), configure and shutdown requests, and runs a cell
     by sending the messages `cells[code]` lists — (msg_type, content) pairs — then an ok
-    execute_reply. Every request it got is kept in `requests`."""
+    execute_reply. Every request it got is kept in `requests`. It listens at once and
+    answers once `serve()` has started its thread (so a test can fork before that)."""
 
     def __init__(self, path: str, cells: dict[str, list[tuple[str, dict]]]):
-        import threading
-
         self.cells = cells
         self.requests: list[dict] = []
         self.server = socket.socket(socket.AF_UNIX)
         self.server.bind(path)
         self.server.listen(1)
         self.address = path
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+
+    def serve(self) -> None:
+        import threading
+
+        threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
         try:

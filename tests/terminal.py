@@ -172,13 +172,11 @@ class PtyTerminal:
         self.answers = {b"\x1b[6n": b"\x1b[1;1R", **(answers or {})}
         self.output = b""
         self.scanned = 0  # how far the output has been searched for queries
+        env = {"TERM": "xterm-256color", **env}
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            os.environ.clear()
-            os.environ.update(env)
-            os.environ.setdefault("TERM", "xterm-256color")
             try:
-                os.execvp(argv[0], argv)
+                os.execvpe(argv[0], argv, env)
             finally:
                 os._exit(127)
 

@@ -56,6 +56,7 @@ def attach_to_fake(tmp_path: Path, base_env: dict[str, str], hotrepl_bin: str):
     def start(answers: dict[bytes, bytes], *args: str, env: dict[str, str] | None = None) -> tuple[FakeKernel, PtyTerminal]:
         kernel = FakeKernel(str(tmp_path / f"kernel{len(started)}.sock"), CELLS)
         term = PtyTerminal([hotrepl_bin, *args, "attach", kernel.address], {**base_env, **(env or {})}, answers)
+        kernel.serve()
         started.append((kernel, term))
         term.read_until(b">>> ")
         return kernel, term
@@ -109,12 +110,14 @@ def test_a_terminal_that_knows_neither_gets_a_placeholder(attach_to_fake):
     assert b"\x1b_Ga=" not in out and not re.search(rb"\x1bP[0-9;]*q", out)
 
 
-def test_the_protocol_can_be_forced_off_and_changed_by_the_kernel(attach_to_fake):
+def test_images_can_be_turned_off(attach_to_fake):
     _, term = attach_to_fake({KITTY_QUERY: b"\x1b_Gi=31;OK\x1b\\", DEVICE_ATTRIBUTES: b"\x1b[?62;22c"},
                              "--image-protocol", "none")
     out = run(term, "figure")
     assert PLACEHOLDER in out and DEVICE_ATTRIBUTES not in out, "no query when images are off"
 
+
+def test_the_kernel_can_change_the_protocol(attach_to_fake):
     _, term = attach_to_fake({KITTY_QUERY: b"\x1b_Gi=31;OK\x1b\\", DEVICE_ATTRIBUTES: b"\x1b[?62;22c"})
     run(term, "quiet")  # as `%config image_protocol none` in the kernel would
     out = run(term, "figure")
