@@ -24,6 +24,9 @@ pub struct Renderer {
     status: Option<String>,
     /// Where the status line is drawn: on the cursor's (empty) line (true), or below it.
     status_drawn: Option<bool>,
+    /// A cell's value, held back until the next write: the cell's reply follows at once,
+    /// and the next prompt then goes out in the same write.
+    held: String,
 }
 
 impl Renderer {
@@ -36,6 +39,7 @@ impl Renderer {
             stdout_is_terminal: std::io::stdout().is_terminal(),
             status: None,
             status_drawn: None,
+            held: String::new(),
         }
     }
 
@@ -81,10 +85,47 @@ impl Renderer {
             }
             return;
         }
-        if let Some(text) = data.get("text/plain").and_then(|v| v.as_str()) {
-            let shown = paint::paint(self.palette.out.as_ref(), |t| &t.result, text);
-            self.text(StreamName::Stdout, &format!("{shown}\n"));
+        if let Some(text) = self.value_text(data) {
+            self.text(StreamName::Stdout, &text);
         }
+    }
+
+    /// A value's `text/plain`, as shown.
+    fn value_text(&self, data: &MimeBundle) -> Option<String> {
+        let text = data.get("text/plain")?.as_str()?;
+        Some(format!(
+            "{}\n",
+            paint::paint(self.palette.out.as_ref(), |t| &t.result, text)
+        ))
+    }
+
+    /// Shows a cell's value, holding its text back until the next write (see `held`).
+    pub fn show_value(&mut self, data: &MimeBundle) {
+        match self.value_text(data) {
+            Some(text) if Image::from_bundle(data).is_none() => {
+                self.finish_line();
+                self.erase_status();
+                self.held.push_str(&text);
+                self.at_line_start = true;
+            }
+            _ => self.bundle(data),
+        }
+    }
+
+    /// Writes what was held back.
+    pub fn flush_held(&mut self) {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.write_control(&held);
+        }
+    }
+
+    /// Draws the prompt's first line, with anything held back, in one write; the cursor
+    /// goes back to the start of the line, where the editor draws it again. The terminal
+    /// is in the editor's raw mode by now, which does not turn newlines into CR LF.
+    pub fn prompt(&mut self, prompt: &str) {
+        let held = std::mem::take(&mut self.held).replace('\n', "\r\n");
+        self.write_control(&format!("{held}{prompt}\r"));
     }
 
     pub fn text(&mut self, name: StreamName, text: &str) {
@@ -94,10 +135,13 @@ impl Renderer {
         self.erase_status();
         let result = match name {
             StreamName::Stdout => {
+                let held = std::mem::take(&mut self.held);
                 let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes()).and_then(|_| out.flush())
+                out.write_all(format!("{held}{text}").as_bytes())
+                    .and_then(|_| out.flush())
             }
             StreamName::Stderr => {
+                self.flush_held();
                 let mut err = std::io::stderr().lock();
                 err.write_all(text.as_bytes()).and_then(|_| err.flush())
             }
@@ -177,6 +221,12 @@ impl Renderer {
     fn write_control(&self, sequence: &str) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(sequence.as_bytes()).and_then(|_| out.flush());
+    }
+}
+
+impl Drop for Renderer {
+    fn drop(&mut self) {
+        self.flush_held();
     }
 }
 

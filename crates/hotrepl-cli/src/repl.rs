@@ -2,7 +2,7 @@
 //! printing) is printed above the prompt through the editor, whole lines at a time; while
 //! a cell runs, the session shows its output directly.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -71,8 +71,13 @@ pub fn run(session: &mut Session) -> Ended {
         let theme = session.renderer.palette().err.clone();
         *editor.theme.write().unwrap_or_else(|e| e.into_inner()) = theme.clone();
         let prompt = PythonPrompt { theme };
+        // The prompt is drawn at once, before the editor asks the terminal where the cursor
+        // is (a round trip to the terminal): the user sees it that much sooner, and the
+        // editor, finding the cursor back at the start of the line, draws it over itself.
         if editor.reedline.current_buffer_contents().is_empty() {
-            draw_prompt_now(&prompt);
+            session.renderer.prompt(&prompt.first_line());
+        } else {
+            session.renderer.flush_held();
         }
         session
             .events
@@ -120,14 +125,6 @@ pub fn run(session: &mut Session) -> Ended {
             _ => {}
         }
     }
-}
-
-/// Draws the prompt at once, before the editor asks the terminal where the cursor is (a
-/// round trip to the terminal): the user sees it a round trip sooner, and the editor,
-/// finding the cursor back at the start of the line, draws the same prompt over it.
-fn draw_prompt_now(prompt: &PythonPrompt) {
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{}\r", prompt.first_line()).and_then(|()| err.flush());
 }
 
 /// Asks whether to leave (the `confirm_exit` option); yes unless the answer is no.

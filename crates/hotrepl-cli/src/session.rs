@@ -88,6 +88,10 @@ impl Session {
     pub fn run(&mut self, request: ExecuteRequest) -> CellEnd {
         let end = self.follow(request);
         self.renderer.clear_status();
+        // At the prompt, a value held back goes out with the next prompt.
+        if !(self.interactive && matches!(end, CellEnd::Ok | CellEnd::Failed)) {
+            self.renderer.flush_held();
+        }
         end
     }
 
@@ -149,6 +153,7 @@ impl Session {
                     let _ = self.conn.send(InputReply { value, cancelled });
                 }
                 Content::ConfigChanged(change) => self.config_changed(change),
+                Content::ExecuteResult(result) if ours => self.renderer.show_value(&result.data),
                 _ => {
                     self.renderer.show(&msg);
                 }
