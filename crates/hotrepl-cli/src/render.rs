@@ -5,6 +5,7 @@
 //! it, so output keeps flowing above it.
 
 use std::io::{IsTerminal, Write};
+use std::os::fd::FromRawFd;
 
 use hotrepl_config::Config;
 use hotrepl_proto::{Content, ErrorContent, Message, MimeBundle, StreamName};
@@ -219,9 +220,17 @@ impl Renderer {
     }
 
     fn write_control(&self, sequence: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(sequence.as_bytes()).and_then(|_| out.flush());
+        let _ = write_stdout(sequence.as_bytes());
     }
+}
+
+/// Writes to stdout in one go: not through `Stdout`, whose line buffering would split the
+/// write after its last newline (and so wake whoever reads the terminal twice).
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: fd 1 stays open for the life of the process; ManuallyDrop keeps this File
+    // from closing it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(libc::STDOUT_FILENO) });
+    out.write_all(bytes)
 }
 
 impl Drop for Renderer {
