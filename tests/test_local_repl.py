@@ -238,7 +238,9 @@ def test_ctrl_c_clears_a_half_typed_line(repl):
     repl.type("cleared = 'half typed")
     repl.press("C-c")
     repl.wait_until(repl.at_empty_prompt, what="a fresh prompt")
+    prompts = repl.prompts()
     repl.press("Enter")
+    repl.wait_prompt(prompts + 1)
     assert "NameError" in repl.run("cleared")
 
 

@@ -74,7 +74,8 @@ pub fn run(session: &mut Session) -> Ended {
         // The prompt is drawn at once, before the editor asks the terminal where the cursor
         // is (a round trip to the terminal): the user sees it that much sooner, and the
         // editor, finding the cursor back at the start of the line, draws it over itself.
-        if editor.reedline.current_buffer_contents().is_empty() {
+        // (On stdout, so only when that is the terminal.)
+        if session.interactive && editor.reedline.current_buffer_contents().is_empty() {
             session.renderer.prompt(&prompt.first_line());
         } else {
             session.renderer.flush_held();
