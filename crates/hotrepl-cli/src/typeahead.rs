@@ -8,7 +8,9 @@
 //! have nothing to act on yet and are dropped.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
+use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers};
 use reedline::{EditCommand, HistoryItem};
 
 use crate::batch::{self, Cells};
@@ -26,27 +28,37 @@ pub fn keep(bytes: &[u8]) {
     KEPT.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
 }
 
-/// Everything typed ahead: kept keys, then what the terminal holds. In raw mode that is
-/// every key typed (in line mode, only lines already ended with Enter).
-fn take() -> Vec<u8> {
-    let mut typed = std::mem::take(&mut *KEPT.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut pending: libc::c_int = 0;
-    // SAFETY: FIONREAD stores a count in an int; the read goes into a buffer of that size
-    // and does not block, since that much is waiting.
-    unsafe {
-        if libc::ioctl(libc::STDIN_FILENO, libc::FIONREAD, &mut pending) == 0 && pending > 0 {
-            let start = typed.len();
-            typed.resize(start + pending as usize, 0);
-            let n = libc::read(libc::STDIN_FILENO, typed[start..].as_mut_ptr().cast(), pending as usize);
-            typed.truncate(start + n.max(0) as usize);
+/// Everything typed ahead, as text: kept keys, then — through the editor's terminal
+/// library, which may already have read keys typed after the Enter that ended the last
+/// line, so that they keep the order they were typed in — what the terminal holds. In
+/// raw mode that is every key typed (in line mode, only lines already ended).
+fn take() -> String {
+    let kept = std::mem::take(&mut *KEPT.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut text = text_of(&kept);
+    while crossterm::event::poll(Duration::ZERO).unwrap_or(false) {
+        match crossterm::event::read() {
+            Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => {
+                let chord = key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+                match key.code {
+                    KeyCode::Char(c) if !chord => text.push(c),
+                    // Line mode's Enter, read in raw mode.
+                    KeyCode::Char('j') if key.modifiers == KeyModifiers::CONTROL => text.push('\n'),
+                    KeyCode::Enter => text.push('\n'),
+                    KeyCode::Tab => text.push('\t'),
+                    _ => {}
+                }
+            }
+            Ok(Event::Paste(pasted)) => text.push_str(&pasted),
+            Ok(_) => {}
+            Err(_) => break,
         }
     }
-    typed
+    text
 }
 
-/// The text of typed keys, split into ended lines and what follows the last Enter. Escape
-/// sequences and control characters other than Tab are dropped.
-fn lines(typed: &[u8]) -> (Vec<String>, String) {
+/// The text of keys read as bytes: escape sequences and control characters other than
+/// Tab and Enter are dropped.
+fn text_of(typed: &[u8]) -> String {
     let mut text = Vec::with_capacity(typed.len());
     let mut i = 0;
     while i < typed.len() {
@@ -69,8 +81,12 @@ fn lines(typed: &[u8]) -> (Vec<String>, String) {
         }
         i += 1;
     }
-    let text = String::from_utf8_lossy(&text).into_owned();
-    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Typed text split into ended lines and what follows the last Enter.
+fn lines(text: &str) -> (Vec<String>, String) {
+    let mut lines: Vec<String> = text.split(['\n', '\r']).map(str::to_owned).collect();
     let rest = lines.pop().unwrap_or_default();
     (lines, rest)
 }
@@ -144,15 +160,13 @@ mod tests {
 
     #[test]
     fn typed_keys_become_lines_and_a_rest() {
-        let (lines, rest) = lines(b"print(1)\nfor i in x:\r\x1b[A    pass\n\nprin");
+        let (lines, rest) = lines(&text_of(b"print(1)\nfor i in x:\r\x1b[A    pass\n\nprin"));
         assert_eq!(lines, ["print(1)", "for i in x:", "    pass", ""]);
         assert_eq!(rest, "prin");
     }
 
     #[test]
     fn control_keys_are_dropped() {
-        let (lines, rest) = lines(b"a\x01b\x7f\x1bOc");
-        assert!(lines.is_empty());
-        assert_eq!(rest, "abc");
+        assert_eq!(text_of(b"a\x01b\x7f\x1bOc"), "abc");
     }
 }
