@@ -202,11 +202,13 @@ class FakeKernel:
         self.server.bind(path)
         self.server.listen(1)
         self.address = path
+        self.thread = None
 
     def serve(self) -> None:
         import threading
 
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
         try:
@@ -259,4 +261,8 @@ class FakeKernel:
         return [m["content"] for m in self.requests if m["header"]["msg_type"] == msg_type]
 
     def close(self) -> None:
+        """Stops listening; once its client is gone, waits for its thread to end (so the
+        next test does not fork beside it)."""
         self.server.close()
+        if self.thread is not None:
+            self.thread.join(5)
