@@ -63,6 +63,9 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, msg: Message) -> Next {
         Content::IsCompleteRequest(request) => outbox.send_content(is_complete::reply(py, &request), parent),
         Content::CompleteRequest(request) => outbox.send_content(complete::reply(py, session, &request), parent),
         Content::InspectRequest(request) => outbox.send_content(inspect::reply(py, session, &request), parent),
+        Content::ConfigureRequest(request) => {
+            outbox.send_content(crate::config::configure(py, session, &request), parent)
+        }
         Content::InterruptRequest(request) => outbox.send_content(interrupt::reply(py, session, &request), parent),
         Content::InputReply(reply) => {
             session.io.answer_input(py, reply);
