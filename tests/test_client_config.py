@@ -154,3 +154,18 @@ def test_an_error_in_a_startup_file_is_shown_and_the_repl_starts(start_repl, con
     assert f'File "{startup}", line 2' in screen
     assert "NameError: name 'undefined_name' is not defined" in screen
     assert repl.run("x") == "1"
+
+
+def test_config_magic_shows_where_each_value_came_from_and_changes_the_client_too(start_repl, config_dir):
+    config = config_dir / "config.toml"
+    config.write_text('# limits\npretty_max_items = 3\n')
+    repl = start_repl(env={"HOTREPL_CONFIRM_EXIT": "on"})
+    assert repl.run("list(range(10))") == "[0, 1, 2, ... 7 more]", "the kernel acts on the file's option"
+    shown = repl.run("%config pretty_max_items")
+    assert shown.splitlines()[0].split() == ["pretty_max_items", "3", f"({config}:2;", "kernel)"], shown
+    assert repl.run("%config confirm_exit").splitlines()[0].split() == [
+        "confirm_exit", "on", "($HOTREPL_CONFIRM_EXIT;", "client)"]
+
+    assert repl.run("%config elapsed_threshold 0.2") == "elapsed_threshold = 0.2"
+    out = repl.run("import time; time.sleep(0.4); print('slept')")
+    assert re.fullmatch(r"slept\nelapsed 0\.\d\d s", out), f"the client took the kernel's change: {out}"

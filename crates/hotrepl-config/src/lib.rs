@@ -170,7 +170,9 @@ impl Config {
                 decl.switch()
             ));
         }
+        // The value's complaint names the option, as the config file's do.
         self.set_from(decl.name, &Raw::Text(text.to_owned()), Source::Runtime)
+            .map_err(|e| format!("{}: {e}", decl.name))
     }
 
     /// Every option with its value, where the value came from, and its declaration.
@@ -296,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             config.set("theme", "ligth").unwrap_err(),
-            "no theme named \"ligth\" (did you mean 'light'?) (themes: default, light, mono)"
+            "theme: no theme named \"ligth\" (did you mean 'light'?) (themes: default, light, mono)"
         );
         assert_eq!(config.values().theme.0, "default");
         config.set("theme", "light").unwrap();
