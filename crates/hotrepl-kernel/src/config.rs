@@ -77,10 +77,13 @@ fn apply(py: Python<'_>, session: &Session, config: &Config) {
     }
 }
 
-/// Every option of the calling session as `(name, value, source, used by, changeable at
-/// run time, doc)`, for `%config`.
+/// One option as `%config` lists it: `(name, value, source, used by, changeable at run
+/// time, doc)`.
+type ListedOption = (String, String, String, &'static str, bool, &'static str);
+
+/// Every option of the calling session, for `%config`.
 #[pyfunction]
-pub fn config_list(py: Python<'_>) -> PyResult<Vec<(String, String, String, &'static str, bool, &'static str)>> {
+pub fn config_list(py: Python<'_>) -> PyResult<Vec<ListedOption>> {
     let session = calling_session(py)?;
     let config = session.config.lock().unwrap_or_else(|e| e.into_inner());
     Ok(config
