@@ -1,12 +1,11 @@
-"""Shared pieces of the benchmarks: a pseudo-terminal driver that answers the cursor
-position queries line editors send, statistics, side-by-side tables, and for the attach
+"""Shared pieces of the benchmarks: a pseudo-terminal driver (the tests' own) that answers
+the cursor position queries line editors send, statistics, side-by-side tables, and for the attach
 benchmarks a host program serving one REPL server plus a client for each kind of server."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import pty
 import select
 import shutil
 import signal
@@ -23,52 +22,24 @@ REPO = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import protocol  # noqa: E402  (tests/protocol.py: the native protocol in Python)
 from protocol import Client as ProtocolClient, start_local_kernel  # noqa: E402
+from terminal import PtyTerminal  # noqa: E402  (tests/terminal.py: it answers the cursor query)
 
 
-class Pty:
-    """A program on a pseudo-terminal, read as raw bytes."""
+class Pty(PtyTerminal):
+    """A program on a pseudo-terminal, read as raw bytes, with the time it was started
+    and the times things appeared."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None, cols: int = 120, rows: int = 40):
         self.started = time.perf_counter()
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.environ.update(env or {})
-            os.environ.setdefault("TERM", "xterm-256color")
-            os.execvp(argv[0], argv)
+        super().__init__(argv, {**os.environ, **(env or {})})
         import fcntl, struct, termios
 
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.output = b""
 
     def read_until(self, needle: bytes, start: int = 0, timeout: float = 30.0) -> float:
         """Reads until `needle` appears after offset `start`; returns the time it did."""
-        deadline = time.perf_counter() + timeout
-        while needle not in self.output[start:]:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                raise TimeoutError(f"{needle!r} not seen; got {self.output[-300:]!r}")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                continue
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except OSError:
-                raise EOFError(f"program exited; got {self.output[-300:]!r}")
-            if b"\x1b[6n" in data:  # where is the cursor? (reedline, prompt_toolkit ask)
-                os.write(self.fd, b"\x1b[1;1R")
-            self.output += data
+        super().read_until(needle, since=start, timeout=timeout)
         return time.perf_counter()
-
-    def write(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    def close(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.waitpid(self.pid, 0)
-        os.close(self.fd)
 
 
 @dataclass

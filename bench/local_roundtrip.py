@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 
-from harness import OneCpu, ProtocolClient, Pty, Stats, prompt_programs, ratio, start_local_kernel, table
+from harness import OneCpu, ProtocolClient, Pty, Stats, goal, prompt_programs, ratio, start_local_kernel, table
 
 RUNS = int(os.environ.get("BENCH_ROUNDTRIPS", "2000"))
 KEY_RUNS = int(os.environ.get("BENCH_KEY_ROUNDTRIPS", "300"))
@@ -69,6 +69,9 @@ def main() -> None:
         ["program", "median µs", "p99 µs", "vs hotrepl"],
         rows,
     ))
+    peer = results.get("python -m asyncio")
+    print(goal("the keyboard round trip at least as fast as `python -m asyncio`",
+               None if peer is None else ours <= peer.median))
 
 
 if __name__ == "__main__":

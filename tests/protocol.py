@@ -226,3 +226,82 @@ class Execution:
     def page(self) -> str:
         """The help text the cell showed (`obj?`): its reply's page payload."""
         return "".join(p["data"]["text/plain"] for p in self.reply.get("payload", []) if p.get("source") == "page")
+
+class FakeKernel:
+    """A kernel played by the test, on a Unix socket, for one client at a time: it answers
+    kernel_info, is_complete (complete), configure and shutdown requests, and runs a cell
+    by sending the messages `cells[code]` lists — (msg_type, content) pairs — then an ok
+    execute_reply. Every request it got is kept in `requests`. It listens at once and
+    answers once `serve()` has started its thread (so a test can fork before that)."""
+
+    def __init__(self, path: str, cells: dict[str, list[tuple[str, dict]]]):
+        self.cells = cells
+        self.requests: list[dict] = []
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(1)
+        self.address = path
+        self.thread = None
+
+    def serve(self) -> None:
+        import threading
+
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            sock, _ = self.server.accept()
+        except OSError:
+            return  # closed before anyone came
+        with sock:
+            peer = Client(sock, handshake=False, timeout=None)
+            while len(peer.buffer) < 12:
+                peer._fill()
+            peer.buffer = peer.buffer[12:]
+            sock.sendall(preamble())
+            try:
+                while self._answer(peer, peer.recv()):
+                    pass
+            except (ConnectionError, OSError):
+                pass
+
+    def _answer(self, peer: Client, msg: dict) -> bool:
+        self.requests.append(msg)
+        kind = msg["header"]["msg_type"]
+
+        def send(msg_type: str, content: dict) -> None:
+            peer.counter += 1
+            header = {"msg_id": f"k-{peer.counter}", "session": "fake", "username": "test", "date": "",
+                      "msg_type": msg_type, "version": "5.3"}
+            reply = {"header": header, "parent_header": msg["header"], "metadata": {}, "content": content}
+            peer.sock.sendall(frame(json.dumps(reply).encode()))
+
+        if kind == "kernel_info_request":
+            send("kernel_info_reply", {
+                "status": "ok", "protocol_version": "5.3", "implementation": "fake", "implementation_version": "0",
+                "language_info": {"name": "python", "version": "3", "mimetype": "text/x-python", "file_extension": ".py"},
+                "banner": "fake kernel\n", "pid": os.getpid(),
+            })
+        elif kind == "is_complete_request":
+            send("is_complete_reply", {"status": "complete"})
+        elif kind == "configure_request":
+            send("configure_reply", {"status": "ok"})
+        elif kind == "execute_request":
+            for msg_type, content in self.cells.get(msg["content"]["code"], []):
+                send(msg_type, content)
+            send("execute_reply", {"status": "ok", "execution_count": 1})
+        elif kind == "shutdown_request":
+            send("shutdown_reply", {"status": "ok", "restart": False})
+            return False
+        return True
+
+    def requests_of(self, msg_type: str) -> list[dict]:
+        return [m["content"] for m in self.requests if m["header"]["msg_type"] == msg_type]
+
+    def close(self) -> None:
+        """Stops listening; once its client is gone, waits for its thread to end (so the
+        next test does not fork beside it)."""
+        self.server.close()
+        if self.thread is not None:
+            self.thread.join(5)

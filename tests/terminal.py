@@ -2,15 +2,22 @@
 
 tmux is a full terminal emulator: it answers the cursor-position queries line editors
 send, supports bracketed paste, and lets a test read the screen as the user sees it.
+Where a test must play the terminal itself (to answer, or not, the queries a program
+sends), `PtyTerminal` is a bare pseudo-terminal read as raw bytes.
 """
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -153,3 +160,66 @@ class Repl(Terminal):
         body = lines[starts[-2]:starts[-1]]
         out = [line for line in body if not line.startswith((">>>", "..."))]
         return "\n".join(out)
+
+
+class PtyTerminal:
+    """A program on a pseudo-terminal whose other side is this test: everything it writes
+    is kept as bytes, and each query in `answers` (bytes it may write) is answered with
+    the bytes given, every time it is asked. Line editors' cursor-position query is
+    always answered."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], answers: dict[bytes, bytes] | None = None):
+        self.answers = {b"\x1b[6n": b"\x1b[1;1R", **(answers or {})}
+        self.output = b""
+        self.scanned = 0  # how far the output has been searched for queries
+        env = {"TERM": "xterm-256color", **env}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execvpe(argv[0], argv, env)
+            finally:
+                os._exit(127)
+
+    def read_until(self, needle: bytes, since: int = 0, timeout: float = 10.0) -> int:
+        """Reads (answering queries) until `needle` has been written after offset `since`;
+        returns the offset where it ends."""
+        deadline = time.monotonic() + timeout
+        while (at := self.output.find(needle, since)) < 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{needle!r} not written; got {self.output[-600:]!r}")
+            self.pump(left)
+        return at + len(needle)
+
+    def pump(self, wait: float) -> None:
+        """Reads what the program writes within `wait` seconds, answering queries."""
+        ready, _, _ = select.select([self.fd], [], [], wait)
+        if not ready:
+            return
+        try:
+            data = os.read(self.fd, 1 << 16)
+        except OSError:
+            raise AssertionError(f"the program exited; got {self.output[-600:]!r}")
+        self.output += data
+        longest = max(map(len, self.answers))
+        while True:
+            hits = [(self.output.find(q, self.scanned), q) for q in self.answers]
+            hits = [(at, q) for at, q in hits if at >= 0]
+            if not hits:
+                break
+            at, query = min(hits)
+            os.write(self.fd, self.answers[query])
+            self.scanned = at + len(query)
+        # A query may be cut between two reads: its start is searched again next time.
+        self.scanned = max(self.scanned, len(self.output) - longest + 1)
+
+    def write(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def close(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)

@@ -290,7 +290,9 @@ def test_history_is_kept_across_runs(start_repl):
     assert second.run("first_cell") == "'one'"
 
 
-def test_input_is_highlighted(repl):
+def test_input_is_highlighted(start_repl):
+    # The suite runs with NO_COLOR set; the switch overrides it.
+    repl = start_repl("--color", "always")
     repl.type("def f(): return 'text'  # note")
     repl.wait_for(r"# note")
     screen = repl.screen(escapes=True)

@@ -120,8 +120,10 @@ class MagicContext:
     def execution_count(self) -> int: ...
     @property
     def last_error(self) -> Optional[BaseException]: ...
-    pdb: bool
-    autoawait: bool
+    @property
+    def pdb(self) -> bool: ...
+    @property
+    def autoawait(self) -> bool: ...
     def compile(
         self, source: str, *, line: Optional[int] = None, filename: Optional[str] = None, globals: Optional[Dict[str, Any]] = None
     ) -> CompiledCell: ...
@@ -169,3 +171,10 @@ class FileWatcher:
     def directories(self) -> List[str]: ...
     def stop(self) -> None:
         """Stop for good; the callback is not called again."""
+
+def config_list() -> List[Tuple[str, str, str, str, bool, str]]:
+    """Every option of the calling session: (name, value, source, used by, changeable at
+    run time, doc)."""
+def config_set(name: str, value: str) -> str:
+    """Sets an option of the calling session; returns "name = value". UsageError if the
+    name or value is wrong or the option is start-up only."""

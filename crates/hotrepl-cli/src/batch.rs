@@ -4,41 +4,29 @@
 
 use std::io::BufRead;
 
-use hotrepl_proto::{Completeness, Content, IsCompleteRequest};
-
+use crate::connection::{Connection, RequestError};
+use crate::editor;
 use crate::repl::Ended;
 use crate::session::{CellEnd, Session};
 
-const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 pub fn run(session: &mut Session) -> Ended {
     let stdin = std::io::stdin();
-    let mut cell = String::new();
+    let mut cells = Cells::default();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        if !cell.is_empty() {
-            cell.push('\n');
-        }
-        cell.push_str(&line);
-        if cell.trim().is_empty() {
-            cell.clear();
-            continue;
-        }
-        let complete = match session
-            .conn
-            .request(IsCompleteRequest { code: cell.clone() }, ANSWER_TIMEOUT)
-        {
-            Ok(reply) => !matches!(reply.content, Content::IsCompleteReply(r) if r.status == Completeness::Incomplete),
-            Err(e) => return Ended::Gone(e.to_string()),
-        };
-        if complete {
-            if let Some(end) = run_cell(session, &std::mem::take(&mut cell)) {
-                return end;
+        match cells.push(&session.conn, &line) {
+            Ok(Some(cell)) => {
+                if let Some(end) = run_cell(session, &cell) {
+                    return end;
+                }
             }
+            Ok(None) => {}
+            Err(e) => return Ended::Gone(e.to_string()),
         }
     }
-    if !cell.trim().is_empty() {
-        if let Some(end) = run_cell(session, &cell) {
+    let rest = cells.take_rest();
+    if !rest.trim().is_empty() {
+        if let Some(end) = run_cell(session, &rest) {
             return end;
         }
     }
@@ -46,7 +34,34 @@ pub fn run(session: &mut Session) -> Ended {
     Ended::Exit(0)
 }
 
-fn run_cell(session: &mut Session, code: &str) -> Option<Ended> {
+/// Lines gathered into cells by the rule Enter follows.
+#[derive(Default)]
+pub struct Cells {
+    cell: String,
+}
+
+impl Cells {
+    /// Adds a line; returns the cell it completes, if it completes one.
+    pub fn push(&mut self, conn: &Connection, line: &str) -> Result<Option<String>, RequestError> {
+        if !self.cell.is_empty() {
+            self.cell.push('\n');
+        }
+        self.cell.push_str(line);
+        if self.cell.trim().is_empty() {
+            self.cell.clear();
+            return Ok(None);
+        }
+        Ok(editor::is_complete(conn, &self.cell)?.then(|| std::mem::take(&mut self.cell)))
+    }
+
+    /// The lines of a cell not complete yet.
+    pub fn take_rest(&mut self) -> String {
+        std::mem::take(&mut self.cell)
+    }
+}
+
+/// Runs a cell and shows what follows it; `Some` if the session ended.
+pub fn run_cell(session: &mut Session, code: &str) -> Option<Ended> {
     match session.run_cell(code) {
         CellEnd::Ok | CellEnd::Failed => {
             session.show_queued();

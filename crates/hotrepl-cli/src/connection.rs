@@ -173,30 +173,44 @@ impl Connection {
         Ok(msg.header)
     }
 
+    /// Sends a request whose reply nobody waits for: the reply (or the refusal of a kernel
+    /// that does not know the request) is dropped when it comes.
+    pub fn send_unanswered(&self, content: impl Into<Content>) -> io::Result<()> {
+        // A waiter whose receiving end is gone: the reader hands it the reply, which drops.
+        self.send_replied_to(content.into(), mpsc::channel().0).map(drop)
+    }
+
     /// Sends a request and waits for its reply (other messages keep flowing as events).
     pub fn request(&self, content: impl Into<Content>, timeout: Duration) -> Result<Message, RequestError> {
-        let msg = self.headers.message(content.into(), None);
         let (tx, rx) = mpsc::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(msg.header.msg_id.clone(), tx);
-        if let Err(e) = self.write(&msg.to_frame()) {
-            self.waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&msg.header.msg_id);
-            return Err(RequestError::Io(e));
-        }
+        let msg_id = self.send_replied_to(content.into(), tx).map_err(RequestError::Io)?;
         let result = rx.recv_timeout(timeout);
-        self.waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&msg.header.msg_id);
+        self.forget(&msg_id);
         result.map_err(|e| match e {
             mpsc::RecvTimeoutError::Timeout => RequestError::TimedOut,
             mpsc::RecvTimeoutError::Disconnected => RequestError::Closed,
         })
+    }
+
+    /// Sends a request whose reply the reader hands to `tx`; returns its id.
+    fn send_replied_to(&self, content: Content, tx: mpsc::Sender<Message>) -> io::Result<String> {
+        let msg = self.headers.message(content, None);
+        let msg_id = msg.header.msg_id.clone();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(msg_id.clone(), tx);
+        match self.write(&msg.to_frame()) {
+            Ok(()) => Ok(msg_id),
+            Err(e) => {
+                self.forget(&msg_id);
+                Err(e)
+            }
+        }
+    }
+
+    fn forget(&self, msg_id: &str) {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner()).remove(msg_id);
     }
 
     fn read_loop(&self, mut frames: Frames, events: &Events) -> String {

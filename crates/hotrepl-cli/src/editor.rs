@@ -6,20 +6,23 @@
 use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use hotrepl_config::{Config, EditingMode, Theme};
 use hotrepl_proto::{CompleteRequest, Completeness, Content, IsCompleteRequest};
 use reedline::{
-    default_emacs_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, Emacs, ExternalPrinter, KeyCode,
-    KeyModifiers, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus, Reedline,
-    ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator,
+    default_emacs_keybindings, default_vi_insert_keybindings, default_vi_normal_keybindings,
+    default_vi_visual_keybindings, ColumnarMenu, Completer, CompletionResult, EditCommand, EditMode, Emacs,
+    ExternalPrinter, KeyCode, KeyModifiers, Keybindings, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch,
+    PromptHistorySearchStatus, Reedline, ReedlineEvent, ReedlineMenu, Span, Suggestion, ValidationResult, Validator,
+    Vi,
 };
 
-use crate::connection::Connection;
+use crate::connection::{Connection, RequestError};
 use crate::editor_history::EditorHistory;
-use crate::highlight::PythonHighlighter;
-
+use crate::highlight::{PythonHighlighter, Shape};
+use crate::paint;
 /// How often the editor looks for output to print above the prompt.
 const PRINT_INTERVAL: Duration = Duration::from_millis(40);
 /// The first Enter may come before the kernel has started.
@@ -32,46 +35,44 @@ pub struct Editor {
     pub printer: SyncSender<String>,
     /// Set to make the editor give up the terminal (the kernel went away).
     pub break_signal: Arc<AtomicBool>,
+    /// The theme code is highlighted with (None: no colours); changes take effect as
+    /// soon as the line is redrawn.
+    pub theme: Arc<RwLock<Option<Theme>>>,
 }
 
-pub fn build(conn: Arc<Connection>) -> Editor {
+/// The editor, with the key bindings, history reach and colours `config` asks for; `theme`
+/// is None when the terminal gets no colours.
+pub fn build(conn: Arc<Connection>, config: &Config, theme: Option<Theme>) -> Editor {
     let printer = ExternalPrinter::new(1024);
     let sender = printer.sender();
     let break_signal = Arc::new(AtomicBool::new(false));
-
-    let mut keybindings = default_emacs_keybindings();
-    // Tab completes; at the start of a line the completer offers an indent instead.
-    keybindings.add_binding(
-        KeyModifiers::NONE,
-        KeyCode::Tab,
-        ReedlineEvent::UntilFound(vec![
-            ReedlineEvent::Menu("completion_menu".into()),
-            ReedlineEvent::MenuNext,
-        ]),
-    );
-    keybindings.add_binding(KeyModifiers::SHIFT, KeyCode::BackTab, ReedlineEvent::MenuPrevious);
-    // Alt-Enter starts a new line without running the cell.
-    keybindings.add_binding(
-        KeyModifiers::ALT,
-        KeyCode::Enter,
-        ReedlineEvent::Edit(vec![EditCommand::InsertNewline]),
-    );
-
-    let menu = ColumnarMenu::default()
+    let mut menu = ColumnarMenu::default()
         .with_name("completion_menu")
         .with_marker("")
         .with_only_buffer_difference(false);
+    if theme.is_none() {
+        // The selection still shows, by attributes alone.
+        let plain = nu_ansi_term::Style::new();
+        menu = menu
+            .with_text_style(plain)
+            .with_description_text_style(plain)
+            .with_match_text_style(plain.underline())
+            .with_selected_text_style(plain.reverse())
+            .with_selected_match_text_style(plain.reverse().underline());
+    }
+    let theme = Arc::new(RwLock::new(theme));
 
-    let history = EditorHistory::new(conn.clone(), sender.clone());
+    let reach = usize::try_from(config.values().history_size.0).unwrap_or(usize::MAX);
+    let history = EditorHistory::new(conn.clone(), sender.clone(), reach);
     let reedline = Reedline::create()
         .with_history(Box::new(history))
         .with_validator(Box::new(KernelValidator { conn: conn.clone() }))
         .with_completer(Box::new(KernelCompleter { conn }))
-        .with_highlighter(Box::new(PythonHighlighter))
+        .with_highlighter(Box::new(PythonHighlighter { theme: theme.clone() }))
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(menu)))
         .with_quick_completions(true)
         .with_partial_completions(true)
-        .with_edit_mode(Box::new(Emacs::new(keybindings)))
+        .with_edit_mode(edit_mode(config.values().editing_mode))
         .use_bracketed_paste(true)
         .with_external_printer(printer)
         .with_poll_interval(PRINT_INTERVAL)
@@ -80,14 +81,61 @@ pub fn build(conn: Arc<Connection>) -> Editor {
         reedline,
         printer: sender,
         break_signal,
+        theme,
     }
 }
 
-pub struct PythonPrompt;
+/// Emacs or vi bindings, each with ours added: Tab completes (at the start of a line the
+/// completer offers an indent instead), Shift-Tab goes back, Alt-Enter starts a new line
+/// without running the cell (in vi, in insert mode).
+fn edit_mode(mode: EditingMode) -> Box<dyn EditMode> {
+    let ours = |mut keys: Keybindings| {
+        keys.add_binding(
+            KeyModifiers::NONE,
+            KeyCode::Tab,
+            ReedlineEvent::UntilFound(vec![
+                ReedlineEvent::Menu("completion_menu".into()),
+                ReedlineEvent::MenuNext,
+            ]),
+        );
+        keys.add_binding(KeyModifiers::SHIFT, KeyCode::BackTab, ReedlineEvent::MenuPrevious);
+        keys.add_binding(
+            KeyModifiers::ALT,
+            KeyCode::Enter,
+            ReedlineEvent::Edit(vec![EditCommand::InsertNewline]),
+        );
+        keys
+    };
+    match mode {
+        EditingMode::Emacs => Box::new(Emacs::new(ours(default_emacs_keybindings()))),
+        EditingMode::Vi => Box::new(Vi::new(
+            ours(default_vi_insert_keybindings()),
+            default_vi_normal_keybindings(),
+            default_vi_visual_keybindings(),
+        )),
+    }
+}
+
+/// `>>> ` and `... `, in the theme's prompt styles (plain without a theme).
+pub struct PythonPrompt {
+    pub theme: Option<Theme>,
+}
+
+impl PythonPrompt {
+    /// The first line's prompt as it is drawn.
+    pub fn first_line(&self) -> String {
+        paint::paint(self.theme.as_ref(), |t| &t.prompt, ">>> ")
+    }
+
+    /// The prompt of the lines after the first, as it is drawn.
+    pub fn continuation(&self) -> String {
+        paint::paint(self.theme.as_ref(), |t| &t.continuation, "... ")
+    }
+}
 
 impl Prompt for PythonPrompt {
     fn render_prompt_left(&self) -> Cow<'_, str> {
-        Cow::Borrowed(">>> ")
+        Cow::Owned(self.first_line())
     }
 
     fn render_prompt_right(&self) -> Cow<'_, str> {
@@ -99,7 +147,7 @@ impl Prompt for PythonPrompt {
     }
 
     fn render_prompt_multiline_indicator(&self) -> Cow<'_, str> {
-        Cow::Borrowed("... ")
+        Cow::Owned(self.continuation())
     }
 
     fn render_prompt_history_search_indicator(&self, search: PromptHistorySearch) -> Cow<'_, str> {
@@ -111,12 +159,13 @@ impl Prompt for PythonPrompt {
         Cow::Owned(format!("({failing}reverse-i-search)`{}': ", search.term))
     }
 
+    // The styles are in the prompts' text; the editor's own colour adds nothing.
     fn get_prompt_color(&self) -> reedline::Color {
-        reedline::Color::Green
+        reedline::Color::Default
     }
 
     fn get_prompt_multiline_color(&self) -> nu_ansi_term::Color {
-        nu_ansi_term::Color::Green
+        nu_ansi_term::Color::Default
     }
 }
 
@@ -128,35 +177,33 @@ struct KernelValidator {
 
 impl Validator for KernelValidator {
     fn validate(&self, line: &str) -> ValidationResult {
-        match self
-            .conn
-            .request(IsCompleteRequest { code: line.to_owned() }, VALIDATE_TIMEOUT)
-        {
-            Ok(reply) => match reply.content {
-                Content::IsCompleteReply(r) if r.status == Completeness::Incomplete => ValidationResult::Incomplete,
-                _ => ValidationResult::Complete,
-            },
-            Err(_) => guess_completeness(line),
+        match is_complete(&self.conn, line) {
+            Ok(true) => ValidationResult::Complete,
+            Ok(false) => ValidationResult::Incomplete,
+            // Without an answer: open brackets, a trailing colon or backslash mean more.
+            Err(_) => {
+                let shape = Shape::of(line);
+                if shape.open_brackets > 0 || shape.continues {
+                    ValidationResult::Incomplete
+                } else {
+                    ValidationResult::Complete
+                }
+            }
         }
     }
 }
 
-/// Open brackets, a trailing colon or backslash mean more is coming.
-fn guess_completeness(line: &str) -> ValidationResult {
-    let depth: i32 = line
-        .chars()
-        .map(|c| match c {
-            '(' | '[' | '{' => 1,
-            ')' | ']' | '}' => -1,
-            _ => 0,
-        })
-        .sum();
-    let last = line.trim_end();
-    if depth > 0 || last.ends_with(':') || last.ends_with('\\') {
-        ValidationResult::Incomplete
-    } else {
-        ValidationResult::Complete
+/// Whether `code` runs as it is (or is invalid, and runs to show why) rather than waiting
+/// for more lines: the rule for Enter, typed-ahead and piped input alike. The kernel
+/// decides, except for a line nothing could continue (and that starts no cell magic), which
+/// needs no round trip.
+pub fn is_complete(conn: &Connection, code: &str) -> Result<bool, RequestError> {
+    // A `%%magic` line starts a cell whose body is still to come.
+    if Shape::of(code).surely_complete() && !code.trim_start().starts_with("%%") {
+        return Ok(true);
     }
+    let reply = conn.request(IsCompleteRequest { code: code.to_owned() }, VALIDATE_TIMEOUT)?;
+    Ok(!matches!(reply.content, Content::IsCompleteReply(r) if r.status == Completeness::Incomplete))
 }
 
 struct KernelCompleter {

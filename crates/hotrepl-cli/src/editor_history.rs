@@ -38,17 +38,40 @@ pub struct EditorHistory {
     session: OnceCell<Option<String>>,
     /// Where warnings go: printed above the prompt.
     printer: SyncSender<String>,
+    /// How many of the latest stored cells Up and Ctrl-R reach (the `history_size` option).
+    reach: usize,
+    /// The id of the oldest of those, found on first use.
+    oldest_reached: OnceCell<i64>,
 }
 
 impl EditorHistory {
-    pub fn new(conn: Arc<Connection>, printer: SyncSender<String>) -> EditorHistory {
+    pub fn new(conn: Arc<Connection>, printer: SyncSender<String>, reach: usize) -> EditorHistory {
         EditorHistory {
             conn,
             own: Vec::new(),
             store: OnceCell::new(),
             session: OnceCell::new(),
             printer,
+            reach,
+            oldest_reached: OnceCell::new(),
         }
+    }
+
+    /// The id below which stored cells are out of reach (0: none is).
+    fn oldest_reached(&self, store: &Store) -> i64 {
+        *self.oldest_reached.get_or_init(|| {
+            let newest = Query {
+                newest_first: true,
+                limit: Some(1),
+                ..Query::default()
+            };
+            let newest_id = store
+                .cells(&newest)
+                .ok()
+                .and_then(|c| c.first().map(|c| c.id))
+                .unwrap_or(0);
+            newest_id.saturating_sub(i64::try_from(self.reach).unwrap_or(i64::MAX))
+        })
     }
 
     fn store(&self) -> Option<&Store> {
@@ -118,7 +141,7 @@ impl EditorHistory {
             text,
             not_input,
             exclude_session: self.session().cloned(),
-            after_id: Some(after),
+            after_id: Some(after.max(self.oldest_reached(store))),
             before_id: Some(before.min(OWN_BASE)),
             newest_first: direction == SearchDirection::Backward,
             limit,

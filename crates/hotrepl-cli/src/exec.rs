@@ -3,12 +3,15 @@
 //! 1 if it raised (Ctrl-C interrupts it remotely: KeyboardInterrupt), the status it gave
 //! `SystemExit`, and 2 if it could not run at all. `input()` in the cell reads our stdin.
 
+use hotrepl_config::Config;
+
 use crate::attach;
 use crate::session::CellEnd;
 use crate::target::Target;
 
-pub fn run(target: &Target, code: &str, token: Option<String>) -> Result<i32, String> {
-    let mut session = attach::open(target, token)?;
+pub fn run(target: &Target, code: &str, token: Option<String>, config: Config) -> Result<i32, String> {
+    let mut session = attach::open(target, token, config)?;
+    session.configure_kernel()?;
     let status = match session.run_cell(code) {
         CellEnd::Ok => 0,
         CellEnd::Failed => 1,

@@ -1,8 +1,14 @@
 //! Syntax highlighting of the input as it is typed: a small Python lexer, tolerant of the
 //! unfinished code an editor holds (an open string runs to the end of the buffer).
 
-use nu_ansi_term::{Color, Style};
+use std::sync::{Arc, RwLock};
+
+use hotrepl_config::theme::Style as ThemeStyle;
+use hotrepl_config::Theme;
+use nu_ansi_term::Style;
 use reedline::{Highlighter, StyledText};
+
+use crate::paint;
 
 const KEYWORDS: &[&str] = &[
     "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
@@ -100,16 +106,17 @@ pub enum Kind {
     Comment,
 }
 
-fn style(kind: Kind) -> Style {
+/// The theme's style for a kind of token (None: plain).
+fn theme_style(theme: &Theme, kind: Kind) -> Option<&ThemeStyle> {
     match kind {
-        Kind::Plain => Style::new(),
-        Kind::Keyword => Color::Magenta.bold(),
-        Kind::Constant | Kind::Builtin => Style::new().fg(Color::Cyan),
-        Kind::Definition => Color::Blue.bold(),
-        Kind::Decorator => Style::new().fg(Color::Yellow),
-        Kind::Str => Style::new().fg(Color::Green),
-        Kind::Number => Style::new().fg(Color::Yellow),
-        Kind::Comment => Style::new().fg(Color::DarkGray).italic(),
+        Kind::Plain => None,
+        Kind::Keyword => Some(&theme.keyword),
+        Kind::Constant | Kind::Builtin => Some(&theme.builtin),
+        Kind::Definition => Some(&theme.definition),
+        Kind::Decorator => Some(&theme.decorator),
+        Kind::Str => Some(&theme.string),
+        Kind::Number => Some(&theme.number),
+        Kind::Comment => Some(&theme.comment),
     }
 }
 
@@ -186,6 +193,62 @@ pub fn lex(src: &str) -> Vec<(Kind, &str)> {
     out
 }
 
+/// Keywords that open a compound statement (or a clause of one).
+const BLOCK_KEYWORDS: &[&str] = &[
+    "if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class", "async", "match", "case",
+];
+
+/// What the tokens of some code say about whether more input could continue it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Brackets opened and not closed (outside strings and comments).
+    pub open_brackets: i32,
+    /// The last token before any comment ends with `:` or a backslash.
+    pub continues: bool,
+    /// The first token opens a compound statement or is a decorator.
+    pub opens_block: bool,
+    /// Several lines, or a triple quote somewhere (a string that may span lines).
+    pub spans_lines: bool,
+}
+
+impl Shape {
+    pub fn of(src: &str) -> Shape {
+        let tokens = lex(src);
+        let significant = |(kind, text): &&(Kind, &str)| *kind != Kind::Comment && !text.trim().is_empty();
+        let opens_block = tokens.iter().find(significant).is_some_and(|(kind, text)| {
+            *kind == Kind::Decorator || (*kind == Kind::Keyword && BLOCK_KEYWORDS.contains(text))
+        });
+        let continues = tokens
+            .iter()
+            .rev()
+            .find(significant)
+            .is_some_and(|(_, text)| text.trim_end().ends_with([':', '\\']));
+        let open_brackets = tokens
+            .iter()
+            .filter(|(kind, _)| *kind == Kind::Plain)
+            .flat_map(|(_, text)| text.chars())
+            .map(|c| match c {
+                '(' | '[' | '{' => 1,
+                ')' | ']' | '}' => -1,
+                _ => 0,
+            })
+            .sum();
+        Shape {
+            open_brackets,
+            continues,
+            opens_block,
+            spans_lines: src.contains('\n') || src.contains("'''") || src.contains("\"\"\""),
+        }
+    }
+
+    /// One line that nothing typed after it could continue: no open bracket, string or
+    /// block, no trailing backslash. Such a line is complete (or a syntax error, which
+    /// runs to show it) in every Python version, so the kernel need not be asked.
+    pub fn surely_complete(&self) -> bool {
+        !self.spans_lines && !self.opens_block && !self.continues && self.open_brackets <= 0
+    }
+}
+
 fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
@@ -230,16 +293,36 @@ fn string_len(s: &str) -> Option<usize> {
     Some(s.len())
 }
 
-pub struct PythonHighlighter;
+/// Colours code as it is typed, with the theme's styles (without a theme, it stays plain).
+pub struct PythonHighlighter {
+    pub theme: Arc<RwLock<Option<Theme>>>,
+}
 
 impl Highlighter for PythonHighlighter {
     fn highlight(&self, line: &str, _cursor: usize) -> StyledText {
+        let theme = self.theme.read().unwrap_or_else(|e| e.into_inner());
         let mut styled = StyledText::new();
         for (kind, text) in lex(line) {
-            styled.push((style(kind), text.to_owned()));
+            let style = theme
+                .as_ref()
+                .and_then(|t| theme_style(t, kind))
+                .map_or_else(Style::new, paint::ansi);
+            styled.push((style, text.to_owned()));
         }
         styled
     }
+}
+
+/// `code` painted as the editor paints it (for input shown without the editor).
+pub fn paint_code(code: &str, theme: Option<&Theme>) -> String {
+    let Some(theme) = theme else { return code.to_owned() };
+    lex(code)
+        .into_iter()
+        .map(|(kind, text)| match theme_style(theme, kind) {
+            Some(style) => paint::styled(style, text),
+            None => text.to_owned(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -278,6 +361,34 @@ mod tests {
             let joined: String = lex(src).into_iter().map(|(_, t)| t).collect();
             assert_eq!(joined, src);
         }
+    }
+
+    #[test]
+    fn only_lines_nothing_could_continue_are_surely_complete() {
+        for line in [
+            "1+1",
+            "print('a:', x)  # c:",
+            "await asyncio.sleep(1)",
+            "x = {'a': (1, 2)}",
+            "import os",
+            ")",
+        ] {
+            assert!(Shape::of(line).surely_complete(), "{line}");
+        }
+        for line in [
+            "for i in range(3): print(i)",
+            "if x:",
+            "try: pass",
+            "@cache",
+            "x = (1,",
+            "total = 1 + \\",
+            "s = '''open",
+            "a = 1\nb = 2",
+            "async def f(): pass",
+        ] {
+            assert!(!Shape::of(line).surely_complete(), "{line}");
+        }
+        assert_eq!(Shape::of("f(a, [1").open_brackets, 2);
     }
 
     #[test]

@@ -1,18 +1,22 @@
 //! `hotrepl`: an async-native Python REPL, and the client for live processes.
 
+mod ask;
 mod attach;
 mod batch;
 mod connection;
 mod editor;
 mod editor_history;
+mod elapsed;
 mod events;
 mod exec;
 mod hangup;
 mod highlight;
 mod history;
+mod images;
 mod input;
 mod kernel;
 mod kernelspec;
+mod paint;
 mod ps;
 mod python;
 mod records;
@@ -21,14 +25,17 @@ mod render;
 mod repl;
 mod run;
 mod session;
+mod settings;
 mod target;
+mod typeahead;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use hotrepl_config::Config;
 
 use crate::connection::Connection;
 use crate::events::Events;
@@ -107,19 +114,27 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = settings::with_switches(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let config = match settings::load(&matches) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("hotrepl: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let python = cli.python.as_deref();
     let status = match cli.command {
-        None => local_repl(python),
-        Some(Command::Attach { target, token }) => attach::run(&target, token),
-        Some(Command::Exec { target, code, token }) => exec::run(&target, &code, token),
+        None => local_repl(python, config),
+        Some(Command::Attach { target, token }) => attach::run(&target, token, config),
+        Some(Command::Exec { target, code, token }) => exec::run(&target, &code, token, config),
         Some(Command::Ps) => ps::run().map(|()| 0),
         Some(Command::Reload {
             target,
             modules,
             keep_deleted,
             token,
-        }) => reload::run(&target, &modules, keep_deleted, token),
+        }) => reload::run(&target, &modules, keep_deleted, token, config),
         Some(Command::History(args)) => history::run(&args),
         Some(Command::Kernel(args)) => kernelspec::run(&args, python),
         Some(Command::Run { script, args }) => Err(run::run(python, &script, &args)),
@@ -134,11 +149,11 @@ fn main() -> ExitCode {
 /// How long a kernel that was told to exit gets before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
-fn local_repl(python: Option<&Path>) -> Result<i32, String> {
+fn local_repl(python: Option<&Path>, config: Config) -> Result<i32, String> {
     let events = Events::new().map_err(|e| format!("cannot set up: {e}"))?;
     let kernel::Kernel { mut child, stream } = kernel::spawn(python).map_err(|e| e.to_string())?;
     let conn = Connection::start(Socket::Unix(stream), events.clone()).map_err(|e| e.to_string())?;
-    let mut session = Session::new(conn, events, true);
+    let mut session = Session::new(conn, events, true, config);
     let ended = repl::run_on_stdin(&mut session);
     let status = wait_for_exit(&mut child);
     Ok(match ended {

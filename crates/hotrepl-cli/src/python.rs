@@ -69,7 +69,7 @@ pub fn program(main: &str) -> String {
 }
 
 /// A Python string literal for `s`.
-fn python_str(s: &str) -> String {
+pub fn python_str(s: &str) -> String {
     let mut out = String::from("'");
     for c in s.chars() {
         match c {

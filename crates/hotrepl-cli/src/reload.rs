@@ -5,14 +5,22 @@
 //! report says what) or the new source raised (its traceback on stderr; nothing changed),
 //! 2 when there is no connection.
 
+use hotrepl_config::Config;
+
 use crate::exec;
 use crate::target::Target;
 
-pub fn run(target: &Target, modules: &[String], keep_deleted: bool, token: Option<String>) -> Result<i32, String> {
+pub fn run(
+    target: &Target,
+    modules: &[String],
+    keep_deleted: bool,
+    token: Option<String>,
+    config: Config,
+) -> Result<i32, String> {
     if let Some(bad) = modules.iter().find(|m| !is_module_name(m)) {
         return Err(format!("{bad:?} is not a module name"));
     }
-    exec::run(target, &cell(modules, keep_deleted), token)
+    exec::run(target, &cell(modules, keep_deleted), token, config)
 }
 
 /// The cell run in the program. It binds no name in the program's namespace.

@@ -3,18 +3,21 @@
 //! a cell runs, the session shows its output directly.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hotrepl_proto::{Content, KernelInfoRequest};
+use hotrepl_proto::{Content, ExecuteRequest, KernelInfoRequest, StreamName};
 use reedline::Signal;
 
 use crate::editor::{self, PythonPrompt};
 use crate::events::{Diverter, Event};
-use crate::render::LineBuffer;
+use crate::input;
+use crate::render::{self, LineBuffer};
 use crate::session::{CellEnd, Session};
+use crate::{python, settings, typeahead};
 
 /// How long a starting kernel may take to say who it is.
 const BANNER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,6 +34,8 @@ pub enum Ended {
 pub fn run_on_stdin(session: &mut Session) -> Ended {
     if std::io::stdin().is_terminal() {
         run(session)
+    } else if let Err(reason) = session.configure_kernel() {
+        Ended::Gone(reason)
     } else {
         crate::batch::run(session)
     }
@@ -40,14 +45,41 @@ pub fn run(session: &mut Session) -> Ended {
     if let Err(e) = crate::hangup::watch_terminal() {
         return Ended::Gone(format!("cannot start a thread: {e}"));
     }
-    let mut editor = editor::build(session.conn.clone());
-    if let Err(reason) = show_banner(session) {
+    session.interactive = std::io::stdout().is_terminal();
+    let mut editor = editor::build(
+        session.conn.clone(),
+        &session.config,
+        session.renderer.palette().err.clone(),
+    );
+    // The kernel is told the configuration once it has said who it is: a starting kernel
+    // answers that at once, and the banner should not wait behind anything.
+    if let Err(reason) = show_banner(session).and_then(|()| session.configure_kernel()) {
         return Ended::Gone(reason);
+    }
+    if session.local {
+        if let Some(end) = run_startup_files(session) {
+            return end;
+        }
     }
     let above = Arc::new(Mutex::new(AbovePrompt::default()));
     loop {
         session.show_queued();
         session.renderer.finish_line();
+        if let Some(end) = typeahead::run(session, &mut editor) {
+            return end;
+        }
+        let theme = session.renderer.palette().err.clone();
+        *editor.theme.write().unwrap_or_else(|e| e.into_inner()) = theme.clone();
+        let prompt = PythonPrompt { theme };
+        // The prompt is drawn at once, before the editor asks the terminal where the cursor
+        // is (a round trip to the terminal): the user sees it that much sooner, and the
+        // editor, finding the cursor back at the start of the line, draws it over itself.
+        // (On stdout, so only when that is the terminal.)
+        if session.interactive && editor.reedline.current_buffer_contents().is_empty() {
+            session.renderer.prompt(&prompt.first_line());
+        } else {
+            session.renderer.flush_held();
+        }
         session
             .events
             .set_diverter(Some(print_above_prompt(&editor, above.clone())));
@@ -57,10 +89,10 @@ pub fn run(session: &mut Session) -> Ended {
                 text.trim_end_matches('\n').to_owned(),
             )]);
         }
-        let signal = editor.reedline.read_line(&PythonPrompt);
+        let signal = editor.reedline.read_line(&prompt);
         session.events.set_diverter(None);
         let rest = above.lock().unwrap_or_else(|e| e.into_inner()).take_rest();
-        session.renderer.text(hotrepl_proto::StreamName::Stdout, &rest);
+        session.renderer.text(StreamName::Stdout, &rest);
         let signal = match signal {
             Ok(s) => s,
             Err(e) => return Ended::Gone(format!("terminal error: {e}")),
@@ -81,6 +113,9 @@ pub fn run(session: &mut Session) -> Ended {
             }
             Signal::CtrlC => {}
             Signal::CtrlD => {
+                if session.config.values().confirm_exit && !confirmed(session) {
+                    continue;
+                }
                 session.shut_down();
                 return Ended::Exit(0);
             }
@@ -89,13 +124,55 @@ pub fn run(session: &mut Session) -> Ended {
                 session.show_queued();
                 if let Some(Event::Closed(reason)) = session.events.try_pop() {
                     // Whatever is said next does not belong on the prompt's line.
-                    session.renderer.text(hotrepl_proto::StreamName::Stdout, "\n");
+                    session.renderer.text(StreamName::Stdout, "\n");
                     return Ended::Gone(reason);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Asks whether to leave (the `confirm_exit` option); yes unless the answer is no.
+fn confirmed(session: &mut Session) -> bool {
+    session
+        .renderer
+        .text(StreamName::Stdout, "Do you really want to exit ([y]/n)? ");
+    let answer = input::read_line(&session.events, false, true);
+    session.renderer.at_line_start();
+    match answer {
+        input::Answer::Line(line) => !line.trim().to_ascii_lowercase().starts_with('n'),
+        input::Answer::Cancelled(hotrepl_proto::InputCancel::Eof) => true,
+        _ => false,
+    }
+}
+
+/// Runs the start-up files (`$PYTHONSTARTUP`, then hotrepl's `startup.py`) in the
+/// session's namespace, as cells that do not count and are not kept in history; their
+/// output and errors show like any cell's. `Some` if the session ended.
+fn run_startup_files(session: &mut Session) -> Option<Ended> {
+    for path in settings::startup_files() {
+        let request = ExecuteRequest {
+            silent: true,
+            store_history: false,
+            ..ExecuteRequest::new(startup_code(&path))
+        };
+        match session.run(request) {
+            CellEnd::Ok | CellEnd::Failed => {}
+            CellEnd::Exit(status) => {
+                session.wait_closed();
+                return Some(Ended::Exit(status));
+            }
+            CellEnd::Gone(reason) => return Some(Ended::Gone(reason)),
+        }
+    }
+    None
+}
+
+/// A cell that runs the file at `path`, with the file's name in its tracebacks.
+fn startup_code(path: &Path) -> String {
+    let path = python::python_str(&path.display().to_string());
+    format!("exec(compile(open({path}, 'rb').read(), {path}, 'exec'))")
 }
 
 /// Output that arrives while the user edits, on its way above the prompt.
@@ -143,7 +220,7 @@ fn print_above_prompt(editor: &editor::Editor, above: Arc<Mutex<AbovePrompt>>) -
                     }
                     return None;
                 }
-                match msg.content.shown_text() {
+                match render::plain_text(&msg.content) {
                     Some(text) => text,
                     None => return None,
                 }
@@ -174,8 +251,9 @@ fn show_banner(session: &mut Session) -> Result<(), String> {
     session.renderer.show(&reply);
     if let (false, Content::KernelInfoReply(info)) = (session.local, &reply.content) {
         let pid = info.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
-        let note = format!("Attached to process {pid}: Ctrl-D detaches and leaves it running.\n");
-        session.renderer.text(hotrepl_proto::StreamName::Stdout, &note);
+        session.renderer.note(&format!(
+            "Attached to process {pid}: Ctrl-D detaches and leaves it running."
+        ));
     }
     Ok(())
 }

@@ -140,8 +140,13 @@ impl Layout {
 
 impl Session {
     pub fn layout(&self) -> Layout {
+        let chosen = self.pretty_width.load(Ordering::Relaxed);
         Layout {
-            width: self.display_width.load(Ordering::Relaxed),
+            width: if chosen > 0 {
+                chosen
+            } else {
+                self.display_width.load(Ordering::Relaxed)
+            },
             max_items: self.display_max_items.load(Ordering::Relaxed),
             max_string: self.display_max_string.load(Ordering::Relaxed),
         }

@@ -5,6 +5,7 @@
 mod arrival;
 mod attach;
 mod cell;
+mod config;
 mod connection;
 mod deadline;
 mod display;
@@ -60,6 +61,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     magics::add_to_module(m)?;
     hooks::add_to_module(m)?;
     display::add_to_module(m)?;
+    config::add_to_module(m)?;
     m.add_function(wrap_pyfunction!(patch::apply_patch, m)?)?;
     m.add_class::<watch::FileWatcher>()?;
     m.add_function(wrap_pyfunction!(history::magic::history_magic, m)?)?;

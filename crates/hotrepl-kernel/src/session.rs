@@ -130,12 +130,16 @@ pub struct Session {
     interrupt_hooks: Mutex<Vec<Py<PyAny>>>,
     /// The width of the client's screen, for pretty printing (its requests say).
     pub display_width: AtomicUsize,
+    /// The `pretty_width` option: a width of its own, or 0 for the client's.
+    pub pretty_width: AtomicUsize,
     /// How many items of a container a shown value lists.
     pub display_max_items: AtomicUsize,
     /// How many characters of a string a shown value keeps (0: all).
     pub display_max_string: AtomicUsize,
     /// The `shutdown` hooks ran for this session.
     shut_down: AtomicBool,
+    /// Its options, as its client set them and `%config` changed them.
+    pub config: Mutex<hotrepl_config::Config>,
 }
 
 impl Session {
@@ -159,9 +163,11 @@ impl Session {
             pdb: AtomicBool::new(false),
             interrupt_hooks: Mutex::new(Vec::new()),
             display_width: AtomicUsize::new(crate::display::Layout::DEFAULT.width),
+            pretty_width: AtomicUsize::new(0),
             display_max_items: AtomicUsize::new(crate::display::Layout::DEFAULT.max_items),
             display_max_string: AtomicUsize::new(crate::display::Layout::DEFAULT.max_string),
             shut_down: AtomicBool::new(false),
+            config: Mutex::new(hotrepl_config::Config::new()),
         });
         session.io.belongs_to(&session);
         session

@@ -313,6 +313,9 @@ contents! {
     AuthResponse = "auth_response" => AuthResponse,
     AuthResult = "auth_result" => AuthResult,
     ProtocolError = "protocol_error" => ProtocolError,
+    ConfigureRequest = "configure_request" => ConfigureRequest,
+    ConfigureReply = "configure_reply" => ConfigureReply,
+    ConfigChanged = "config_changed" => ConfigChanged,
 }
 
 impl Content {
@@ -802,4 +805,40 @@ pub struct AuthResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProtocolError {
     pub reason: String,
+}
+
+/// hotrepl extension, client to kernel, once at the start of a session (before any cell):
+/// the client's configuration — every option with its value and where it came from, and
+/// the themes its config file defines — so the kernel acts on the options it uses and
+/// `%config` can list and change them all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigureRequest {
+    pub options: Vec<OptionSetting>,
+    /// Theme name to (element to style text), as the config file's `[themes.NAME]` tables.
+    #[serde(default)]
+    pub themes: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionSetting {
+    pub name: String,
+    /// As text, the way `%config name value` takes it.
+    pub value: String,
+    /// Where the value came from, for the user to read ("default", "$HOTREPL_PDB", ...).
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigureReply {
+    pub status: ReplyStatus,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorContent>,
+}
+
+/// hotrepl extension, kernel to client, on the session's output (its parent is the cell
+/// that ran `%config`): an option changed; the client applies those it uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChanged {
+    pub name: String,
+    pub value: String,
 }

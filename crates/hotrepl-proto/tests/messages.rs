@@ -235,6 +235,29 @@ fn samples() -> Vec<Content> {
             reason: "frame too large".into(),
         }
         .into(),
+        ConfigureRequest {
+            options: vec![OptionSetting {
+                name: "autoawait".into(),
+                value: "off".into(),
+                source: "$HOTREPL_AUTOAWAIT".into(),
+            }],
+            themes: [(
+                "mine".to_string(),
+                [("keyword".to_string(), "bold red".to_string())].into(),
+            )]
+            .into(),
+        }
+        .into(),
+        ConfigureReply {
+            status: ReplyStatus::Ok,
+            error: None,
+        }
+        .into(),
+        ConfigChanged {
+            name: "theme".into(),
+            value: "light".into(),
+        }
+        .into(),
     ]
 }
 

@@ -69,15 +69,49 @@ def autoawait(ctx, line):
     """Allow top-level await, or not: %autoawait [on|off]
 
     On (the default), a cell may await at the top level and runs on the event loop. Off,
-    top-level await is a SyntaxError, as in plain python. Without an argument: says which."""
+    top-level await is a SyntaxError, as in plain python. Without an argument: says which.
+    (The `autoawait` option, as %config sets it.)"""
     choice = line.strip().lower()
-    if choice in ("on", "true", "1"):
-        ctx.autoawait = True
-    elif choice in ("off", "false", "0"):
-        ctx.autoawait = False
-    elif choice:
-        raise UsageError("usage: %autoawait [on|off]")
+    if choice:
+        _switch("autoawait", choice, "usage: %autoawait [on|off]")
     print(f"top-level await is {'on' if ctx.autoawait else 'off'}")
+
+
+def _switch(option: str, choice: str, usage: str) -> None:
+    """Sets a yes/no option of the session from a magic's on/off."""
+    from hotrepl._native import config_set
+
+    if choice not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise UsageError(usage)
+    config_set(option, choice)
+
+
+@builtin("config")
+def config(ctx, line):
+    """Show or change the session's options: %config, %config NAME, %config NAME VALUE
+
+    Alone: every option with its value, where the value came from (default, the config
+    file and line, an environment variable, the command line, %config) and what it does.
+    NAME VALUE changes one while the session runs (some only take effect at start-up, and
+    say so); the client's own options (colours, images...) change in the client too."""
+    from hotrepl._native import config_list, config_set
+
+    words = line.split(None, 1)
+    if len(words) == 2:
+        print(config_set(words[0], words[1].strip()))
+        return
+    listed = config_list()
+    if words:
+        wanted = words[0].replace("-", "_")
+        listed = [o for o in listed if o[0] == wanted]
+        if not listed:
+            config_set(wanted, "")  # raises UsageError, with a near miss
+    width = max(len(name) for name, *_ in listed) + 2
+    rows = []
+    for name, value, source, scope, runtime, doc in listed:
+        note = "" if runtime else ", start-up only"
+        rows.append(f"{name:<{width}}{value}  ({source}; {scope}{note})\n{'':<{width}}{doc}")
+    print("\n".join(rows))
 
 
 @builtin("hooks")

@@ -42,14 +42,9 @@ def debug(ctx, line):
 def pdb_magic(ctx, line):
     """Open the debugger on every uncaught exception: %pdb [on|off]
 
-    Without an argument, switches it."""
-    choice = line.strip().lower()
-    if choice in ("on", "1", "true"):
-        ctx.pdb = True
-    elif choice in ("off", "0", "false"):
-        ctx.pdb = False
-    elif not choice:
-        ctx.pdb = not ctx.pdb
-    else:
-        raise UsageError("usage: %pdb [on|off]")
+    Without an argument, switches it. (The `pdb` option, as %config sets it.)"""
+    from hotrepl._magics.core import _switch
+
+    choice = line.strip().lower() or ("off" if ctx.pdb else "on")
+    _switch("pdb", choice, "usage: %pdb [on|off]")
     print(f"The debugger opens on uncaught exceptions: {'on' if ctx.pdb else 'off'}")

@@ -19,6 +19,27 @@ def _expand(tree):
     return global_postprocess(_expander.visit(tree))
 
 
+def set_enabled(on: bool) -> bool:
+    """Turns the expander on or off (the `macros` option); False if mcpyrate is missing."""
+    global _expander
+    from hotrepl._native import register_hook, unregister_hook
+
+    if not on:
+        if _expander is not None:
+            unregister_hook(_expand, "ast")
+            _expander = None
+        return True
+    if _expander is None:
+        try:
+            import mcpyrate.activate  # noqa: F401 - lets modules that use macros be imported
+            from mcpyrate.expander import MacroExpander
+        except ImportError:
+            return False
+        _expander = MacroExpander(bindings={}, filename="<hotrepl>")
+        register_hook("ast", _expand, name="mcpyrate macro expander")
+    return True
+
+
 @builtin("macros")
 def macros(ctx, line):
     """Expand mcpyrate macros in cells: %macros [on|off]
@@ -26,26 +47,20 @@ def macros(ctx, line):
     On: each cell's syntax tree goes through mcpyrate's expander, and macro imports
     (`from mcpyrate.quotes import macros, q`) hold for later cells. Without an argument,
     lists the macros imported so far."""
-    global _expander
-    from hotrepl._native import register_hook, unregister_hook
-
     choice = line.strip().lower()
     if choice not in ("on", "off", ""):
         raise UsageError("usage: %macros [on|off]")
+    from hotrepl._native import config_set
+
     if choice == "on":
         try:
-            import mcpyrate.activate  # noqa: F401 - lets modules that use macros be imported
-            from mcpyrate.expander import MacroExpander
+            import mcpyrate  # noqa: F401
         except ImportError:
             raise UsageError("%macros needs mcpyrate: pip install mcpyrate") from None
-        if _expander is None:
-            _expander = MacroExpander(bindings={}, filename="<hotrepl>")
-            register_hook("ast", _expand, name="mcpyrate macro expander")
+        config_set("macros", "on")
         print("mcpyrate macros are expanded in cells")
     elif choice == "off":
-        if _expander is not None:
-            unregister_hook(_expand, "ast")
-            _expander = None
+        config_set("macros", "off")
         print("mcpyrate macros are not expanded")
     elif _expander is None:
         print("mcpyrate macros are off (%macros on)")

@@ -153,24 +153,15 @@ impl MagicContext {
         self.session.last_error(py)
     }
 
+    /// Read only: `%config pdb` (or `%pdb`) changes it, so the option and its source agree.
     #[getter]
     fn get_pdb(&self) -> bool {
         self.session.pdb.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    #[setter]
-    fn set_pdb(&self, on: bool) {
-        self.session.pdb.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
     #[getter]
     fn get_autoawait(&self) -> bool {
         self.session.autoawait.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    #[setter]
-    fn set_autoawait(&self, on: bool) {
-        self.session.autoawait.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Calls `hook()` when the running cell is interrupted, until removed: for waits that an

@@ -117,6 +117,7 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, request: Request) -> Nex
         Content::IsCompleteRequest(r) => answer(io, parent, |_| is_complete::reply(py, &r)),
         Content::CompleteRequest(r) => answer(io, parent, |_| complete::reply(py, session, &r)),
         Content::InspectRequest(r) => answer(io, parent, |_| inspect::reply(py, session, &r)),
+        Content::ConfigureRequest(r) => answer(io, parent, |_| crate::config::configure(py, session, &r)),
         Content::InterruptRequest(r) => answer(io, parent, |_| interrupt::reply(py, session, &r)),
         // On stdin: no status, as for any answer to the kernel's own request.
         Content::InputReply(reply) => {
