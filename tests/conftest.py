@@ -41,6 +41,24 @@ def hotrepl_bin() -> str:
     return find_hotrepl()
 
 
+@pytest.fixture(scope="session")
+def jupyter_kernel(tmp_path_factory, hotrepl_bin: str) -> str:
+    """The name of a hotrepl kernelspec installed for this run, in a Jupyter data directory
+    of its own that this process's Jupyter clients search. Skips where the Jupyter clients
+    are not installed (only some of the test venvs have them)."""
+    pytest.importorskip("jupyter_client")
+    data = tmp_path_factory.mktemp("jupyter-data")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("JUPYTER_DATA_DIR", str(data))
+        env.setenv("JUPYTER_RUNTIME_DIR", str(data / "runtime"))
+        name = "hotrepl-tests"
+        subprocess.run(
+            [hotrepl_bin, "--python", sys.executable, "kernel", "install", "--user", "--name", name],
+            check=True, capture_output=True,
+        )
+        yield name
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A private HOME, so history and config never touch the user's."""

@@ -202,3 +202,19 @@ class LineClient:
 
 def asyncio_app(runner: str = "asyncio.run(main())") -> str:
     return ASYNCIO_APP.format(runner=runner)
+
+
+def session_threads(host: Host) -> dict[str, int]:
+    """hotrepl's threads in the host and the CPU ticks each has used."""
+    threads = {}
+    for tid in os.listdir(f"/proc/{host.pid}/task"):
+        try:
+            name = Path(f"/proc/{host.pid}/task/{tid}/comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):  # the thread ended before or while reading
+            continue
+        fields = proc_stat(f"/proc/{host.pid}/task/{tid}/stat")
+        if fields is None:
+            continue
+        if name.startswith("hotrepl"):
+            threads[f"{name}/{tid}"] = int(fields[11]) + int(fields[12])
+    return threads

@@ -18,28 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from hosts import SYNC_APP, Host, asyncio_app, host_env, proc_stat
+from hosts import SYNC_APP, Host, asyncio_app, host_env, session_threads
 from waiting import wait_until
 from protocol import Client, connect, frame
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root to act as another user")
-
-
-def session_threads(host: Host) -> dict[str, int]:
-    """hotrepl's threads in the host and the CPU ticks each has used."""
-    threads = {}
-    for tid in os.listdir(f"/proc/{host.pid}/task"):
-        try:
-            name = Path(f"/proc/{host.pid}/task/{tid}/comm").read_text().strip()
-        except (FileNotFoundError, ProcessLookupError):  # the thread ended before or while reading
-            continue
-        fields = proc_stat(f"/proc/{host.pid}/task/{tid}/stat")
-        if fields is None:
-            continue
-        if name.startswith("hotrepl"):
-            threads[f"{name}/{tid}"] = int(fields[11]) + int(fields[12])
-    return threads
 
 
 def test_socket_and_record_are_private_and_go_away(make_host):

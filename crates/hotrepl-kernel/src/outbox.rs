@@ -16,7 +16,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hotrepl_proto::socket::Socket;
 use hotrepl_proto::{Header, HeaderSource, Message, StreamName};
@@ -31,6 +31,8 @@ const LOW_WATER: usize = 1 << 20;
 const HARD_CAP: usize = 64 << 20;
 /// Largest text carried by one stream message.
 pub const MAX_TEXT_PER_MESSAGE: usize = 1 << 20;
+/// How long the start of a line waits for its end, on a wire that sends whole lines.
+const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(50);
 
 /// A transport's way of putting messages on its wire.
 pub trait Wire: Send + Sync + 'static {
@@ -39,6 +41,11 @@ pub trait Wire: Send + Sync + 'static {
     /// Whether the transport broadcasts to several clients (Jupyter's iopub): only then
     /// are announcements ([`To::Announcement`]) sent.
     fn broadcasts(&self) -> bool;
+    /// Whether output leaves a line at a time: the start of a line waits (briefly) for its
+    /// end, so that one `print()` (text, then its newline) is one message, as front ends
+    /// that keep every message as an output of its own want. Otherwise text leaves as soon
+    /// as the writer can take it.
+    fn sends_whole_lines(&self) -> bool;
     /// `msg` as it leaves for `to`; None if this wire shows nothing for it.
     fn encode(&self, msg: &Message, to: To<'_>) -> Option<Self::Packet>;
     /// Output text of the request `parent`, as stream messages (at most
@@ -112,6 +119,8 @@ struct Queue<P> {
     dropped_bytes: usize,
     /// The request that output is attributed to (the running or last cell).
     parent: Option<Arc<Header>>,
+    /// The writer was woken for what is queued.
+    writer_called: bool,
     /// A batch taken from `items` is being written.
     sending: bool,
     closed: bool,
@@ -144,6 +153,7 @@ impl<W: Wire> Outbox<W> {
                 text_bytes: 0,
                 dropped_bytes: 0,
                 parent: None,
+                writer_called: false,
                 sending: false,
                 closed: false,
             }),
@@ -226,9 +236,12 @@ impl<W: Wire> Sink for Outbox<W> {
             q.dropped_bytes += text.len();
             return Pressure::Normal;
         }
-        // The writer is woken by the first text of a batch. Messages queued before it (a
-        // cell's busy status and execute_input) woke nobody, so they do not count.
-        let first_text = q.text_bytes == 0;
+        // The writer is woken once per batch, by the first text of it (messages queued
+        // before it woke nobody), or on a wire that sends whole lines by the first end of
+        // a line (a lone start of a line is taken when it has waited long enough).
+        let due = !self.wire.sends_whole_lines() || text.contains(['\n', '\r']) || q.text_bytes > HIGH_WATER;
+        let wake = due && !q.writer_called;
+        q.writer_called |= wake;
         let parent = parent.or(q.parent.as_ref()).cloned();
         q.text_bytes += text.len();
         match q.items.last_mut() {
@@ -249,7 +262,7 @@ impl<W: Wire> Sink for Outbox<W> {
             Pressure::Normal
         };
         drop(q);
-        if first_text {
+        if wake {
             self.wake_writer.notify_one();
         }
         pressure
@@ -278,6 +291,7 @@ impl<W: Wire> Sink for Outbox<W> {
                 return;
             }
             q.text_bytes = 0;
+            q.writer_called = false;
             q.sending = true;
             let dropped = std::mem::take(&mut q.dropped_bytes);
             (std::mem::take(&mut q.items), dropped)
@@ -325,11 +339,26 @@ impl<W: Wire> Sink for Outbox<W> {
         loop {
             {
                 let mut q = self.lock_queue();
-                while q.items.is_empty() && !q.closed {
-                    q = self.wake_writer.wait(q).unwrap_or_else(|e| e.into_inner());
-                }
-                if q.closed {
-                    return;
+                loop {
+                    if q.closed {
+                        return;
+                    }
+                    if q.items.is_empty() {
+                        q = self.wake_writer.wait(q).unwrap_or_else(|e| e.into_inner());
+                        continue;
+                    }
+                    if q.writer_called || !self.wire.sends_whole_lines() {
+                        break;
+                    }
+                    // The start of a line: its end gets a moment to join it.
+                    let (woken, waited) = self
+                        .wake_writer
+                        .wait_timeout(q, PARTIAL_LINE_WAIT)
+                        .unwrap_or_else(|e| e.into_inner());
+                    q = woken;
+                    if waited.timed_out() {
+                        break;
+                    }
                 }
             }
             self.flush();
@@ -394,6 +423,10 @@ impl Wire for StreamWire {
     type Packet = Vec<u8>;
 
     fn broadcasts(&self) -> bool {
+        false
+    }
+
+    fn sends_whole_lines(&self) -> bool {
         false
     }
 
@@ -540,6 +573,72 @@ mod tests {
         outbox.push_text(StreamName::Stdout, "started\n", None, true);
         assert_eq!(next(&mut r).msg_type(), "status");
         assert_eq!(next(&mut r).msg_type(), "stream");
+        outbox.close();
+        writing.join().unwrap();
+    }
+
+    /// A wire that sends whole lines and keeps what it is given.
+    #[derive(Default)]
+    struct LineWire {
+        sent: Mutex<Vec<String>>,
+        arrived: Condvar,
+    }
+
+    impl Wire for Arc<LineWire> {
+        type Packet = String;
+        fn broadcasts(&self) -> bool {
+            true
+        }
+        fn sends_whole_lines(&self) -> bool {
+            true
+        }
+        fn encode(&self, msg: &Message, _to: To<'_>) -> Option<String> {
+            Some(msg.msg_type().to_owned())
+        }
+        fn encode_text(
+            &self,
+            _: &HeaderSource,
+            _: StreamName,
+            text: String,
+            _: Option<&Header>,
+            out: &mut Vec<String>,
+        ) {
+            out.push(text);
+        }
+        fn send(&self, packets: Vec<String>) -> io::Result<()> {
+            self.sent.lock().unwrap().extend(packets);
+            self.arrived.notify_all();
+            Ok(())
+        }
+        fn shut(&self) {}
+        fn forget_after_fork(&self) {}
+    }
+
+    impl LineWire {
+        fn wait_for(&self, count: usize) -> Vec<String> {
+            let sent = self.sent.lock().unwrap();
+            let (sent, _) = self
+                .arrived
+                .wait_timeout_while(sent, std::time::Duration::from_secs(5), |s| s.len() < count)
+                .unwrap();
+            sent.clone()
+        }
+    }
+
+    #[test]
+    fn on_a_wire_of_whole_lines_a_line_leaves_whole_and_a_lone_start_leaves_after_a_moment() {
+        let wire = Arc::new(LineWire::default());
+        let outbox = Outbox::new(wire.clone(), Arc::new(HeaderSource::new("k", "u")));
+        let writer = outbox.clone();
+        let writing = std::thread::spawn(move || writer.run_writer());
+        // As print() does: the text, then (a moment later) its newline.
+        outbox.push_text(StreamName::Stdout, "started", None, true);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        outbox.push_text(StreamName::Stdout, "\n", None, true);
+        assert_eq!(wire.wait_for(1), ["started\n"]);
+        // A prompt-like start of a line with no end is not held back for long.
+        outbox.push_text(StreamName::Stdout, "working...", None, true);
+        assert_eq!(wire.wait_for(2), ["started\n", "working..."]);
         outbox.close();
         writing.join().unwrap();
     }

@@ -1020,38 +1020,102 @@ pub fn uninstall(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+type Args<'a, 'py> = &'a Bound<'py, pyo3::types::PyTuple>;
+type Kwargs<'a, 'py> = Option<&'a Bound<'py, pyo3::types::PyDict>>;
+/// What a patched function does for a call routed as given; None: what the original does.
+type InSession = fn(Python<'_>, Route, Args<'_, '_>, Kwargs<'_, '_>) -> Option<PyResult<Py<PyAny>>>;
+
+/// Replaces `module.name` with a function that does `in_session` for calls made in a
+/// session, and calls the original everywhere else. Done once: a function the program put
+/// there since is left alone.
+fn patch_for_sessions(
+    py: Python<'_>,
+    module: &str,
+    name: &'static std::ffi::CStr,
+    doc: &'static std::ffi::CStr,
+    original: &'static PyOnceLock<Py<PyAny>>,
+    in_session: InSession,
+) -> PyResult<()> {
+    let module = py.import(module)?;
+    let attr = name.to_str().unwrap_or_default();
+    let current = module.getattr(attr)?;
+    if original.get(py).is_some_and(|orig| !orig.bind(py).is(&current)) {
+        return Ok(()); // already ours (or replaced by the program since: leave it alone)
+    }
+    let original = original.get_or_init(py, || current.unbind()).clone_ref(py);
+    let ours = pyo3::types::PyCFunction::new_closure(
+        py,
+        Some(name),
+        Some(doc),
+        move |args: Args<'_, '_>, kwargs: Kwargs<'_, '_>| -> PyResult<Py<PyAny>> {
+            let py = args.py();
+            match in_session(py, route(py), args, kwargs) {
+                Some(done) => done,
+                None => Ok(original.bind(py).call(args, kwargs)?.unbind()),
+            }
+        },
+    )?;
+    module.setattr(attr, ours)
+}
+
 static ORIGINAL_GETPASS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Points `getpass.getpass` at the session (asking its client, without echo) for calls made
 /// in a session; everywhere else it is the original, which reads the program's terminal.
 pub fn patch_getpass(py: Python<'_>) -> PyResult<()> {
-    let module = py.import("getpass")?;
-    let current = module.getattr("getpass")?;
-    if ORIGINAL_GETPASS.get(py).is_some_and(|orig| !orig.bind(py).is(&current)) {
-        return Ok(()); // already ours (or replaced by the program since: leave it alone)
-    }
-    let original = ORIGINAL_GETPASS.get_or_init(py, || current.unbind()).clone_ref(py);
-    let ours = pyo3::types::PyCFunction::new_closure(
+    patch_for_sessions(
         py,
-        Some(c"getpass"),
-        Some(c"Prompt for a password, with echo turned off (in a hotrepl session: at its client)."),
-        move |args: &Bound<'_, pyo3::types::PyTuple>,
-              kwargs: Option<&Bound<'_, pyo3::types::PyDict>>|
-              -> PyResult<Py<PyAny>> {
-            let py = args.py();
+        "getpass",
+        c"getpass",
+        c"Prompt for a password, with echo turned off (in a hotrepl session: at its client).",
+        &ORIGINAL_GETPASS,
+        |py, route, args, kwargs| {
             let prompt = match (
                 args.get_item(0),
                 kwargs.and_then(|k| k.get_item("prompt").ok().flatten()),
             ) {
-                (Ok(p), _) | (_, Some(p)) => p.extract::<String>()?,
+                (Ok(p), _) | (_, Some(p)) => match p.extract::<String>() {
+                    Ok(p) => p,
+                    Err(e) => return Some(Err(e)),
+                },
                 _ => "Password: ".to_owned(),
             };
-            match route(py) {
-                Route::Session(io, _) => Ok(PyString::new(py, &io.read_line(py, &prompt, true)?).into_any().unbind()),
-                Route::Capture(_) | Route::Nowhere => Err(PyEOFError::new_err(())),
-                Route::Original => Ok(original.bind(py).call(args, kwargs)?.unbind()),
+            match route {
+                Route::Session(io, _) => Some(asked(py, io.read_line(py, &prompt, true))),
+                Route::Capture(_) | Route::Nowhere => Some(Err(PyEOFError::new_err(()))),
+                Route::Original => None,
             }
         },
-    )?;
-    module.setattr("getpass", ours)
+    )
+}
+
+static ORIGINAL_INPUT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Points `input` at the session for calls made in a session whose transport broadcasts
+/// (Jupyter), with the prompt in the input request: front ends show it with the box that
+/// takes the answer. Elsewhere `input` is the original, which writes its prompt to
+/// `sys.stdout` and reads `sys.stdin` (both routed as usual).
+pub fn patch_input(py: Python<'_>) -> PyResult<()> {
+    patch_for_sessions(
+        py,
+        "builtins",
+        c"input",
+        c"Read a line, after showing the prompt (in a Jupyter session: at the front end that runs the cell).",
+        &ORIGINAL_INPUT,
+        |py, route, args, _kwargs| match route {
+            Route::Session(io, _) if io.broadcasts() => {
+                let prompt = match args.get_item(0).and_then(|p| p.str()) {
+                    Ok(p) => p.to_string(),
+                    Err(_) => String::new(),
+                };
+                Some(asked(py, io.read_line(py, &prompt, false)))
+            }
+            _ => None,
+        },
+    )
+}
+
+/// The answer to an input request, as Python's.
+fn asked(py: Python<'_>, line: PyResult<String>) -> PyResult<Py<PyAny>> {
+    Ok(PyString::new(py, &line?).into_any().unbind())
 }

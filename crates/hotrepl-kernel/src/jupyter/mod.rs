@@ -54,6 +54,7 @@ pub fn serve_kernel(py: Python<'_>, connection_file: PathBuf) -> PyResult<i32> {
     let (_, outbox) = open(&info, handoff.clone())?;
     // No terminal here: getpass asks the front end too.
     output::patch_getpass(py)?;
+    output::patch_input(py)?;
     // What a cell's tasks print later shows under that cell.
     output::context_session_started();
     let address = connection_file.display().to_string();
@@ -122,7 +123,7 @@ impl LiveKernel {
         } = self;
         let address = connection_file.display().to_string();
         let closing = outbox.clone();
-        threads::spawn_worker("hotrepl-jupyter", move || {
+        threads::spawn_worker("hotrepl-session", move || {
             threads::with_python(|py| {
                 let globals = match namespace {
                     Some(ns) => ns,
@@ -131,6 +132,9 @@ impl LiveKernel {
                         Err(e) => return e.print(py),
                     },
                 };
+                if let Err(e) = output::patch_input(py) {
+                    return e.print(py);
+                }
                 let number = crate::session::next_session_number();
                 let label = format!("Jupyter session {number} on {address}");
                 let namespace = Namespace { globals, locals: None };

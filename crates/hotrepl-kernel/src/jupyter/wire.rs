@@ -49,6 +49,11 @@ impl Wire for JupyterWire {
         true
     }
 
+    /// Notebooks keep each stream message as an output of its own.
+    fn sends_whole_lines(&self) -> bool {
+        true
+    }
+
     fn encode(&self, msg: &Message, to: To<'_>) -> Option<Packet> {
         let (socket, identities): (Leaves, &[Vec<u8>]) = match to {
             To::Output | To::Announcement => (Leaves::Iopub, &[]),
