@@ -18,6 +18,11 @@ fn sample_error() -> ErrorContent {
             "Traceback (most recent call last):".into(),
             "ZeroDivisionError: division by zero".into(),
         ],
+        markup: vec![hotrepl_proto::markup::Span {
+            start: 34,
+            end: 51,
+            role: hotrepl_proto::markup::Role::Exception,
+        }],
     }
 }
 
@@ -58,6 +63,12 @@ fn samples() -> Vec<Content> {
             data: bundle("<x>"),
             metadata: Map::new(),
             transient: Map::new(),
+        }
+        .into(),
+        UpdateDisplayData {
+            data: bundle("<y>"),
+            metadata: Map::new(),
+            transient: json!({"display_id": "d1"}).as_object().cloned().unwrap(),
         }
         .into(),
         Stream {
