@@ -225,3 +225,31 @@ def test_ipython_display_reaches_the_session(session):
     run = session.execute("from IPython.display import display, HTML\ndisplay(HTML('<b>hi</b>'), {'a': 1})")
     shown = run.of_type("display_data")
     assert shown[0]["data"]["text/html"] == "<b>hi</b>" and shown[1]["data"] == {"text/plain": "{'a': 1}"}
+
+
+def test_errors_carry_marks_of_their_parts_and_hook_text_none(session):
+    """The kernel marks a traceback's parts (front ends colour them from their own theme);
+    text an `exception` hook wrote is its own layout, and carries no marks."""
+    session.execute("def f():\n    raise ValueError('no')")
+    error = session.execute("f()").error
+    text = "".join(error["traceback"])
+    parts = [(span["role"], text.encode()[span["start"]:span["end"]].decode()) for span in error["markup"]]
+    assert parts[0] == ("header", "Traceback (most recent call last):"), parts
+    files = [part for role, part in parts if role == "file"]
+    assert len(files) == 2 and all(re.fullmatch(r'"<cell [12](, session \d+)?>"', f) for f in files), parts
+    assert ("line_number", "2") in parts and ("function", "f") in parts
+    assert ("source", "raise ValueError('no')") in parts
+    assert parts[-2:] == [("exception", "ValueError"), ("message", ": no")], parts
+
+    usage = session.execute("%tiem 1").error
+    assert [s["role"] for s in usage["markup"]] == ["exception", "message"]
+
+    session.execute(
+        "import hotrepl\n"
+        "@hotrepl.hooks.register('exception')\n"
+        "def short(error):\n"
+        "    return f'failed: {error}'\n"
+    )
+    hooked = session.execute("f()").error
+    assert "".join(hooked["traceback"]) == "failed: no\n"
+    assert "markup" not in hooked, "unmarked text travels without marks"

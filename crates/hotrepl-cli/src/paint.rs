@@ -1,12 +1,13 @@
 //! Colours: whether a stream gets them (`--color`, `NO_COLOR`, whether it is a terminal),
-//! and painting text with the theme's styles — code, results, and tracebacks, whose
-//! standard layout (`File "...", line N, in name`, the source line, the exception line) is
-//! read here, since the kernel sends them as plain text.
+//! and painting text with the theme's styles — code, results, and tracebacks, whose parts
+//! the kernel marks (`hotrepl_proto::markup`).
 
 use std::io::IsTerminal;
 
 use hotrepl_config::theme::{Color as ThemeColor, Style as ThemeStyle};
 use hotrepl_config::{ColorMode, Theme};
+use hotrepl_proto::markup::{paint_marked, Role};
+use hotrepl_proto::ErrorContent;
 use nu_ansi_term::{Color, Style};
 
 /// Whether output to a stream gets colours: `always`, `never`, or with `auto` when it is a
@@ -93,129 +94,30 @@ pub fn styled(style: &ThemeStyle, text: &str) -> String {
     }
 }
 
-/// A traceback with its parts in the theme's styles. Lines it does not recognise stay as
-/// they are; so does all of it without a theme.
-pub fn traceback(text: &str, theme: Option<&Theme>) -> String {
-    let Some(theme) = theme else { return text.to_owned() };
-    let mut out = String::with_capacity(text.len() + 64);
-    let mut after_frame = false;
-    for line in text.split_inclusive('\n') {
-        let (body, end) = match line.strip_suffix('\n') {
-            Some(body) => (body, "\n"),
-            None => (line, ""),
-        };
-        // Exception groups draw boxes: `  | ` in front of each of their lines.
-        let (margin, content) = split_group_margin(body);
-        out.push_str(margin);
-        let was_frame = after_frame;
-        after_frame = false;
-        if let Some(frame) = parse_frame(content) {
-            out.push_str(&paint_frame(content, &frame, theme));
-            after_frame = true;
-        } else if is_chain_header(content) {
-            out.push_str(&paint(Some(theme), |t| &t.traceback, content));
-        } else if was_frame && content.starts_with("    ") {
-            let indent = &content[..content.len() - content.trim_start().len()];
-            out.push_str(indent);
-            out.push_str(&paint(Some(theme), |t| &t.source, content.trim_start()));
-        } else if let Some((name, rest)) = exception_line(content) {
-            out.push_str(&paint(Some(theme), |t| &t.exception, name));
-            out.push_str(&paint(Some(theme), |t| &t.message, rest));
-        } else {
-            out.push_str(content);
-        }
-        out.push_str(end);
-    }
-    out
+/// An error's traceback with the parts the kernel marked in the theme's styles; as sent
+/// without a theme.
+pub fn traceback(error: &ErrorContent, theme: Option<&Theme>) -> String {
+    let text = error.text();
+    let Some(theme) = theme else { return text };
+    paint_marked(&text, &error.markup, |role, part| styled(role_style(theme, role), part))
 }
 
-/// The `  | ` margin an exception group puts before its sub-tracebacks' lines.
-fn split_group_margin(line: &str) -> (&str, &str) {
-    let mut cut = 0;
-    loop {
-        let rest = &line[cut..];
-        let spaces = rest.len() - rest.trim_start_matches(' ').len();
-        let after = &rest[spaces..];
-        if after.starts_with("| ") || after == "|" {
-            cut += spaces + 2.min(after.len());
-        } else {
-            return line.split_at(cut);
-        }
+fn role_style(theme: &Theme, role: Role) -> &ThemeStyle {
+    match role {
+        Role::Header => &theme.traceback,
+        Role::File => &theme.file,
+        Role::LineNumber => &theme.line_number,
+        Role::Function => &theme.function,
+        Role::Source => &theme.source,
+        Role::Exception => &theme.exception,
+        Role::Message => &theme.message,
     }
-}
-
-fn is_chain_header(line: &str) -> bool {
-    let text = line.trim_start_matches(['+', ' ']);
-    text.starts_with("Traceback (most recent call last):")
-        || text.starts_with("Exception Group Traceback (most recent call last):")
-        || text.starts_with("During handling of the above exception, another exception occurred:")
-        || text.starts_with("The above exception was the direct cause of the following exception:")
-}
-
-/// Where the parts of `  File "name", line N, in function` are, as byte ranges.
-struct Frame {
-    file: std::ops::Range<usize>,
-    line: Option<std::ops::Range<usize>>,
-    function: Option<std::ops::Range<usize>>,
-}
-
-fn parse_frame(line: &str) -> Option<Frame> {
-    let start = line.find("File \"")?;
-    if !line[..start].trim().is_empty() {
-        return None;
-    }
-    let name_start = start + "File ".len();
-    let name_end = name_start + 1 + line[name_start + 1..].find('"')? + 1;
-    let mut frame = Frame {
-        file: name_start..name_end,
-        line: None,
-        function: None,
-    };
-    let rest = &line[name_end..];
-    if let Some(after) = rest.strip_prefix(", line ") {
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        let at = name_end + ", line ".len();
-        frame.line = Some(at..at + digits);
-        if let Some(i) = after[digits..].find(", in ") {
-            let f = at + digits + i + ", in ".len();
-            frame.function = Some(f..line.len());
-        }
-    }
-    Some(frame)
-}
-
-fn paint_frame(line: &str, frame: &Frame, theme: &Theme) -> String {
-    let mut parts: Vec<(std::ops::Range<usize>, &ThemeStyle)> = vec![(frame.file.clone(), &theme.file)];
-    if let Some(r) = &frame.line {
-        parts.push((r.clone(), &theme.line_number));
-    }
-    if let Some(r) = &frame.function {
-        parts.push((r.clone(), &theme.function));
-    }
-    let mut out = String::new();
-    let mut at = 0;
-    for (range, style) in parts {
-        out.push_str(&line[at..range.start]);
-        out.push_str(&styled(style, &line[range.clone()]));
-        at = range.end;
-    }
-    out.push_str(&line[at..]);
-    out
-}
-
-/// `ValueError: message` (or a bare `KeyboardInterrupt`): the type and the rest.
-fn exception_line(line: &str) -> Option<(&str, &str)> {
-    let name_len = line
-        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-        .unwrap_or(line.len());
-    let (name, rest) = line.split_at(name_len);
-    let starts_well = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
-    (starts_well && (rest.is_empty() || rest.starts_with(':'))).then_some((name, rest))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotrepl_proto::markup::Span;
 
     fn marked() -> Theme {
         // Each element gets a distinct colour, so the output shows which part got which.
@@ -251,31 +153,37 @@ mod tests {
     }
 
     #[test]
-    fn traceback_parts_get_their_styles() {
-        let text = "Traceback (most recent call last):\n  File \"<cell 2>\", line 1, in <module>\n    f()\n  File \"/x/m.py\", line 10, in f\n    raise ValueError('no')\nValueError: no\n";
+    fn marked_parts_get_their_styles() {
+        let span = |start, end, role| Span { start, end, role };
+        let error = ErrorContent {
+            ename: "ValueError".into(),
+            traceback: vec![
+                "  File \"<cell 2>\", line 1, in f\n".into(),
+                "    f()\nValueError: no\n".into(),
+            ],
+            markup: vec![
+                span(7, 17, Role::File),
+                span(24, 25, Role::LineNumber),
+                span(30, 31, Role::Function),
+                span(36, 39, Role::Source),
+                span(40, 50, Role::Exception),
+                span(50, 54, Role::Message),
+            ],
+            ..Default::default()
+        };
         assert_eq!(
-            show(&traceback(text, Some(&marked()))),
-            "<1:Traceback (most recent call last):>\n  File <2:\"<cell 2>\">, line <3:1>, in <4:<module>>\n    <5:f()>\n  File <2:\"/x/m.py\">, line <3:10>, in <4:f>\n    <5:raise ValueError('no')>\n<6:ValueError><7:: no>\n"
+            show(&traceback(&error, Some(&marked()))),
+            "  File <2:\"<cell 2>\">, line <3:1>, in <4:f>\n    <5:f()>\n<6:ValueError><7:: no>\n"
         );
+        assert_eq!(traceback(&error, None), error.text(), "without a theme, as sent");
     }
 
     #[test]
-    fn syntax_errors_and_groups_are_read_too() {
-        let syntax = "  File \"<cell 1>\", line 1\n    x = (\n        ^\nSyntaxError: '(' was never closed\n";
-        assert_eq!(
-            show(&traceback(syntax, Some(&marked()))),
-            "  File <2:\"<cell 1>\">, line <3:1>\n    <5:x = (>\n        ^\n<6:SyntaxError><7:: '(' was never closed>\n"
-        );
-        let group = "  | ValueError: boom\n  +------------------------------------\n";
-        assert_eq!(
-            show(&traceback(group, Some(&marked()))),
-            "  | <6:ValueError><7:: boom>\n  +------------------------------------\n"
-        );
-    }
-
-    #[test]
-    fn without_a_theme_text_is_untouched() {
-        let text = "Traceback (most recent call last):\nKeyError: 'x'\n";
-        assert_eq!(traceback(text, None), text);
+    fn unmarked_text_is_untouched() {
+        let error = ErrorContent {
+            traceback: vec!["missing key: 'gone'\n".into()],
+            ..Default::default()
+        };
+        assert_eq!(traceback(&error, Some(&marked())), "missing key: 'gone'\n");
     }
 }

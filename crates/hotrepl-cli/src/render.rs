@@ -162,7 +162,7 @@ impl Renderer {
 
     pub fn error(&mut self, error: &ErrorContent) {
         self.finish_line();
-        let text = paint::traceback(&error.text(), self.palette.err.as_ref());
+        let text = paint::traceback(error, self.palette.err.as_ref());
         self.text(StreamName::Stderr, &text);
     }
 

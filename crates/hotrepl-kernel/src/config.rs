@@ -40,7 +40,7 @@ pub fn configure(py: Python<'_>, session: &Session, request: &ConfigureRequest) 
         error: (!problems.is_empty()).then(|| ErrorContent {
             ename: "ConfigError".into(),
             evalue: problems.join("; "),
-            traceback: Vec::new(),
+            ..Default::default()
         }),
     }
 }

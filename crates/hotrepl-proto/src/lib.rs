@@ -1,7 +1,8 @@
 //! hotrepl's wire protocol, with no Python in it: the Jupyter message model
 //! ([`message`]), length-prefixed framing with a size cap ([`frame`]), the version
-//! handshake ([`handshake`]), the TCP token handshake ([`auth`]), Jupyter's multipart
-//! messages and connection files ([`jupyter`]), the private directory
+//! handshake ([`handshake`]), what a traceback's parts are ([`markup`]), the TCP token
+//! handshake ([`auth`]), Jupyter's multipart messages and connection files ([`jupyter`]),
+//! the private directory
 //! where servers are found ([`rundir`]) with their records ([`discovery`]) and the socket both ends talk through ([`socket`]).
 
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod discovery;
 pub mod frame;
 pub mod handshake;
 pub mod jupyter;
+pub mod markup;
 pub mod message;
 pub mod rundir;
 pub mod socket;

@@ -369,11 +369,14 @@ pub enum ReplyStatus {
 }
 
 /// `ename`/`evalue`/`traceback`: the `error` output, and the error part of any reply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ErrorContent {
     pub ename: String,
     pub evalue: String,
     pub traceback: Vec<String>,
+    /// hotrepl's addition: what the parts of the traceback are, for front ends to colour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markup: Vec<crate::markup::Span>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

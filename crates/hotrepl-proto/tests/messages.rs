@@ -18,6 +18,11 @@ fn sample_error() -> ErrorContent {
             "Traceback (most recent call last):".into(),
             "ZeroDivisionError: division by zero".into(),
         ],
+        markup: vec![hotrepl_proto::markup::Span {
+            start: 34,
+            end: 51,
+            role: hotrepl_proto::markup::Role::Exception,
+        }],
     }
 }
 

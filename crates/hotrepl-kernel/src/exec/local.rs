@@ -40,6 +40,11 @@ use crate::transport::Parent;
 /// once (a paste, a script on stdin) start before asyncio has loaded.
 const IDLE_BEFORE_LOOP: Duration = Duration::from_millis(100);
 
+/// How often, and for how long, an interrupt's SIGINT is sent again while the main thread
+/// has not handled it (see [`LocalKernel::signal_until_heard`]).
+const SIGINT_RESEND_EVERY: Duration = Duration::from_millis(20);
+const SIGINT_RESEND_FOR: Duration = Duration::from_secs(2);
+
 pub struct LocalKernel {
     /// Callbacks put on the loop need an owning handle to the kernel.
     me: Weak<LocalKernel>,
@@ -62,6 +67,16 @@ struct State {
     current: Option<Running>,
     /// A `run_next` callback is already on the loop.
     scheduled: bool,
+    /// How many cells have started: tells one running cell from the next.
+    cells_started: u64,
+}
+
+impl State {
+    fn start(&mut self, mut running: Running) {
+        self.cells_started += 1;
+        running.serial = self.cells_started;
+        self.current = Some(running);
+    }
 }
 
 struct Job {
@@ -75,7 +90,10 @@ struct Running {
     execution: Execution,
     /// None for a cell run on the main thread before the loop existed.
     cell: Option<Arc<LoopCell>>,
+    /// The SIGINTs the main thread has handled during this cell.
     interrupts: u32,
+    /// Its place in `State::cells_started`.
+    serial: u64,
 }
 
 impl LocalKernel {
@@ -170,11 +188,12 @@ impl LocalKernel {
             self.start_on_loop(py, job.session, execution, run);
             return Ok(());
         }
-        self.state().current = Some(Running {
+        self.state().start(Running {
             session: job.session,
             execution,
             cell: None,
             interrupts: 0,
+            serial: 0,
         });
         let result = run.run_plain(py);
         if self.loop_lent.swap(false, Ordering::SeqCst) {
@@ -396,11 +415,12 @@ impl LocalKernel {
                 }
             }),
         );
-        self.state().current = Some(Running {
+        self.state().start(Running {
             session,
             execution,
             cell: Some(cell.clone()),
             interrupts: 0,
+            serial: 0,
         });
         if let Err(e) = cell.start(py, false) {
             self.finish_current(py, Err(e));
@@ -434,6 +454,47 @@ impl LocalKernel {
             }
             None => true,
         }
+    }
+
+    /// Interrupts the running cell `(serial, interrupts handled)` the way Ctrl-C in the
+    /// terminal does: a real SIGINT to the main thread, which also breaks it out of a
+    /// blocking call. Sent again until the main thread has handled it: a signal that lands
+    /// after the thread has let go of the GIL for a blocking call (select, read, sleep) but
+    /// before the call has started is handled without interrupting it, and the call may
+    /// then block for good. That window is where a request's thread, which has just been
+    /// handed the GIL, is most likely to send it.
+    fn signal_until_heard(&self, (serial, handled): (u64, u32)) {
+        // Checked and sent under the state lock, which the handler takes to count the
+        // signal: a signal is sent again only if none has been counted since.
+        let send_if_unheard = move |kernel: &LocalKernel| {
+            let st = kernel.state();
+            let unheard = st
+                .current
+                .as_ref()
+                .is_some_and(|c| c.serial == serial && c.interrupts == handled);
+            if unheard {
+                // SAFETY: the main thread outlives the kernel; pthread_kill only queues a signal.
+                unsafe {
+                    libc::pthread_kill(kernel.main_thread, libc::SIGINT);
+                }
+            }
+            unheard
+        };
+        if !send_if_unheard(self) {
+            return;
+        }
+        let me = self.me.clone();
+        // If the thread cannot start, the first signal still went: nearly always enough.
+        let _ = crate::threads::spawn_io("hotrepl-interrupt", move || {
+            let until = Instant::now() + SIGINT_RESEND_FOR;
+            while Instant::now() < until {
+                std::thread::sleep(SIGINT_RESEND_EVERY);
+                match me.upgrade() {
+                    Some(kernel) if send_if_unheard(&kernel) => {}
+                    _ => return,
+                }
+            }
+        });
     }
 
     /// The kernel's SIGINT handler (runs in the main thread, between bytecodes).
@@ -484,15 +545,10 @@ impl Executor for LocalKernel {
     }
 
     fn interrupt(&self, _py: Python<'_>, _session: &Arc<Session>, _abandon: bool) -> InterruptOutcome {
-        if self.state().current.is_none() {
+        let Some(running) = self.state().current.as_ref().map(|c| (c.serial, c.interrupts)) else {
             return InterruptOutcome::NothingRunning;
-        }
-        // The same path as Ctrl-C in the terminal: a real SIGINT to the main thread, which
-        // also breaks it out of a blocking call.
-        // SAFETY: the main thread outlives the kernel; pthread_kill only queues a signal.
-        unsafe {
-            libc::pthread_kill(self.main_thread, libc::SIGINT);
-        }
+        };
+        self.signal_until_heard(running);
         InterruptOutcome::Interrupted
     }
 

@@ -217,14 +217,10 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
             Some(error)
         }
         Outcome::Interrupted => Some(traceback::interrupted()),
-        Outcome::Abandoned => Some(ErrorContent {
-            ename: "CellAbandoned".into(),
-            evalue: "the cell did not answer the interrupt; it was left running in a detached thread".into(),
-            traceback: vec![
-                "CellAbandoned: the cell did not answer the interrupt; it was left running in a detached thread\n"
-                    .into(),
-            ],
-        }),
+        Outcome::Abandoned => Some(traceback::one_line(
+            "CellAbandoned",
+            "the cell did not answer the interrupt; it was left running in a detached thread",
+        )),
     };
     if let (Some(error), false) = (&error, error_shown) {
         io.queue_output(parent, error.clone());

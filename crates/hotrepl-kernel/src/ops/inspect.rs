@@ -41,7 +41,7 @@ pub fn reply(py: Python<'_>, session: &Session, request: &InspectRequest) -> Ins
             error: Some(ErrorContent {
                 ename: e.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(),
                 evalue: e.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
-                traceback: Vec::new(),
+                ..Default::default()
             }),
             ..not_found
         },

@@ -24,7 +24,7 @@ pub fn reply(py: Python<'_>, session: &Arc<Session>, request: &InterruptRequest)
             error: Some(ErrorContent {
                 ename: "NothingRunning".into(),
                 evalue: "no cell is running in this session".into(),
-                traceback: Vec::new(),
+                ..Default::default()
             }),
         },
     }

@@ -4,9 +4,22 @@
 //! running the user's code sits between the cell and that code). A misused magic says what
 //! was wrong in one line.
 
+mod markup;
+
 use hotrepl_proto::ErrorContent;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+
+/// An error whose traceback Python's layout: its parts are marked for front ends to colour.
+fn formatted(ename: String, evalue: String, traceback: Vec<String>) -> ErrorContent {
+    let markup = markup::mark(&traceback.concat());
+    ErrorContent {
+        ename,
+        evalue,
+        traceback,
+        markup,
+    }
+}
 
 /// Directories whose frames are never the user's code when they lead a traceback: those
 /// of the machinery's modules imported so far (one not imported has no frames).
@@ -117,11 +130,7 @@ fn trim_chain(value: &Bound<'_, PyAny>, dirs: &[String], ours: Option<&str>, see
 pub fn error_content(py: Python<'_>, err: &PyErr) -> ErrorContent {
     if err.is_instance_of::<crate::magics::UsageError>(py) {
         let message = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-        return ErrorContent {
-            ename: "UsageError".into(),
-            traceback: vec![format!("UsageError: {message}\n")],
-            evalue: message,
-        };
+        return one_line("UsageError", &message);
     }
     if crate::hooks::any() {
         if let Some(shown) = shown_by_hooks(py, err) {
@@ -131,15 +140,14 @@ pub fn error_content(py: Python<'_>, err: &PyErr) -> ErrorContent {
     match render(py, err) {
         Ok(content) => content,
         // Formatting itself failed (a broken __str__, say): still say what was raised.
-        Err(_) => ErrorContent {
-            ename: err
-                .get_type(py)
+        Err(_) => formatted(
+            err.get_type(py)
                 .name()
                 .map(|n| n.to_string())
                 .unwrap_or_else(|_| "Exception".into()),
-            evalue: String::new(),
-            traceback: vec![format!("{}\n", err)],
-        },
+            String::new(),
+            vec![format!("{}\n", err)],
+        ),
     }
 }
 
@@ -152,10 +160,12 @@ fn shown_by_hooks(py: Python<'_>, err: &PyErr) -> Option<ErrorContent> {
     } else {
         format!("{text}\n")
     };
+    // The hook's own text: its layout is not Python's, so nothing in it is marked.
     Some(ErrorContent {
         ename: err.get_type(py).name().map(|n| n.to_string()).unwrap_or_default(),
         evalue: err.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
         traceback: vec![text],
+        markup: Vec::new(),
     })
 }
 
@@ -180,19 +190,25 @@ fn render(py: Python<'_>, err: &PyErr) -> PyResult<ErrorContent> {
         .getattr("format_exception")?
         .call1((&ty, value, value.getattr("__traceback__")?))?
         .cast_into::<PyList>()?;
-    Ok(ErrorContent {
-        ename: ty.name()?.to_string(),
-        evalue: value.str().map(|s| s.to_string()).unwrap_or_default(),
-        traceback: lines.extract()?,
-    })
+    Ok(formatted(
+        ty.name()?.to_string(),
+        value.str().map(|s| s.to_string()).unwrap_or_default(),
+        lines.extract()?,
+    ))
 }
 
 /// What a cell that was interrupted while awaiting shows: no traceback, like Ctrl-C at the
 /// standard prompt.
 pub fn interrupted() -> ErrorContent {
-    ErrorContent {
-        ename: "KeyboardInterrupt".into(),
-        evalue: String::new(),
-        traceback: vec!["KeyboardInterrupt\n".into()],
-    }
+    one_line("KeyboardInterrupt", "")
+}
+
+/// An error shown as `Name: value` alone (`Name` without a value).
+pub fn one_line(ename: &str, evalue: &str) -> ErrorContent {
+    let line = if evalue.is_empty() {
+        format!("{ename}\n")
+    } else {
+        format!("{ename}: {evalue}\n")
+    };
+    formatted(ename.into(), evalue.into(), vec![line])
 }
