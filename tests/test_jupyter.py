@@ -125,6 +125,24 @@ def test_cells_await_and_the_loop_runs_between_them(kernel):
     assert counted.reply["execution_count"] == 5
 
 
+def test_an_error_shows_its_traceback_as_front_ends_join_it(kernel):
+    import re
+
+    _, kc = kernel
+    failed = run(kc, "def f():\n    raise ValueError('boom')\nf()")
+    (error,) = failed.of_type("error")
+    assert (error["ename"], error["evalue"]) == ("ValueError", "boom")
+    lines = error["traceback"]
+    # Front ends join the lines with newlines, and show ANSI colours.
+    assert not any(line.endswith("\n") for line in lines)
+    assert any("\x1b[" in line for line in lines)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(lines))
+    assert shown.startswith("Traceback (most recent call last):\n")
+    assert "in f\n    raise ValueError('boom')" in shown and shown.endswith("ValueError: boom")
+    assert "hotrepl" not in shown
+    assert failed.reply["traceback"] == lines
+
+
 def test_output_of_a_task_keeps_the_cell_that_started_it(kernel):
     _, kc = kernel
     first = kc.execute(textwrap.dedent("""\

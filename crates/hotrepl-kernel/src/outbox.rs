@@ -121,6 +121,8 @@ struct Queue<P> {
     parent: Option<Arc<Header>>,
     /// The writer was woken for what is queued.
     writer_called: bool,
+    /// Text queued since the last write ended a line.
+    line_ended: bool,
     /// A batch taken from `items` is being written.
     sending: bool,
     closed: bool,
@@ -154,6 +156,7 @@ impl<W: Wire> Outbox<W> {
                 dropped_bytes: 0,
                 parent: None,
                 writer_called: false,
+                line_ended: false,
                 sending: false,
                 closed: false,
             }),
@@ -236,12 +239,13 @@ impl<W: Wire> Sink for Outbox<W> {
             q.dropped_bytes += text.len();
             return Pressure::Normal;
         }
-        // The writer is woken once per batch, by the first text of it (messages queued
-        // before it woke nobody), or on a wire that sends whole lines by the first end of
-        // a line (a lone start of a line is taken when it has waited long enough).
-        let due = !self.wire.sends_whole_lines() || text.contains(['\n', '\r']) || q.text_bytes > HIGH_WATER;
-        let wake = due && !q.writer_called;
-        q.writer_called |= wake;
+        // The writer is woken by the first text of a batch (messages queued before it woke
+        // nobody). On a wire that sends whole lines it then waits for the end of a line,
+        // and is woken again by the first one.
+        let ends_line = text.contains(['\n', '\r']) || q.text_bytes > HIGH_WATER;
+        let wake = !q.writer_called || (ends_line && !q.line_ended && self.wire.sends_whole_lines());
+        q.writer_called = true;
+        q.line_ended |= ends_line;
         let parent = parent.or(q.parent.as_ref()).cloned();
         q.text_bytes += text.len();
         match q.items.last_mut() {
@@ -292,6 +296,7 @@ impl<W: Wire> Sink for Outbox<W> {
             }
             q.text_bytes = 0;
             q.writer_called = false;
+            q.line_ended = false;
             q.sending = true;
             let dropped = std::mem::take(&mut q.dropped_bytes);
             (std::mem::take(&mut q.items), dropped)
@@ -347,7 +352,7 @@ impl<W: Wire> Sink for Outbox<W> {
                         q = self.wake_writer.wait(q).unwrap_or_else(|e| e.into_inner());
                         continue;
                     }
-                    if q.writer_called || !self.wire.sends_whole_lines() {
+                    if q.line_ended || !self.wire.sends_whole_lines() {
                         break;
                     }
                     // The start of a line: its end gets a moment to join it.

@@ -8,7 +8,8 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use hotrepl_proto::jupyter::{self, Signer};
-use hotrepl_proto::{Header, HeaderSource, Message, StreamName};
+use hotrepl_proto::markup::{paint_marked, Role};
+use hotrepl_proto::{Content, ErrorContent, Header, HeaderSource, Message, StreamName};
 use tokio::sync::mpsc;
 
 use super::sockets::{Leaves, Packet, Sockets};
@@ -69,7 +70,11 @@ impl Wire for JupyterWire {
             // Nothing here came in on a byte stream.
             To::Reply(Origin::Stream) | To::Input(Origin::Stream) => return None,
         };
-        Some(self.packet(socket, identities, msg.to_parts()))
+        let parts = match as_front_ends_show_it(msg) {
+            Some(shown) => shown.to_parts(),
+            None => msg.to_parts(),
+        };
+        Some(self.packet(socket, identities, parts))
     }
 
     fn encode_text(
@@ -107,4 +112,74 @@ impl Wire for JupyterWire {
 
     /// The sockets' thread did not survive the fork: there is nothing to let go of.
     fn forget_after_fork(&self) {}
+}
+
+/// A message with an error, as Jupyter's front ends show errors: they join the traceback's
+/// lines with newlines and show ANSI colours, so each line goes without its newline and
+/// with the parts the kernel marked painted in (IPython's colours). None for the others.
+fn as_front_ends_show_it(msg: &Message) -> Option<Message> {
+    let content = match &msg.content {
+        Content::Error(error) => Content::Error(painted(error)),
+        Content::ExecuteReply(reply) => {
+            let mut reply = reply.clone();
+            reply.error = Some(painted(reply.error.as_ref()?));
+            Content::ExecuteReply(reply)
+        }
+        _ => return None,
+    };
+    Some(Message { content, ..msg.clone() })
+}
+
+fn painted(error: &ErrorContent) -> ErrorContent {
+    let text = paint_marked(&error.text(), &error.markup, |role, part| {
+        let colour = match role {
+            Role::Header | Role::Exception => "1;31",
+            Role::File | Role::LineNumber => "32",
+            Role::Function => "35",
+            Role::Source | Role::Message => return part.to_owned(),
+        };
+        format!("\x1b[{colour}m{part}\x1b[0m")
+    });
+    ErrorContent {
+        traceback: text.trim_end_matches('\n').split('\n').map(str::to_owned).collect(),
+        markup: Vec::new(),
+        ..error.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotrepl_proto::markup::Span;
+
+    #[test]
+    fn a_traceback_goes_as_lines_without_newlines_painted_where_marked() {
+        let error = ErrorContent {
+            ename: "KeyError".into(),
+            evalue: "'x'".into(),
+            traceback: vec!["Traceback (most recent call last):\n".into(), "KeyError: 'x'\n".into()],
+            markup: vec![
+                Span {
+                    start: 0,
+                    end: 9,
+                    role: Role::Header,
+                },
+                Span {
+                    start: 35,
+                    end: 43,
+                    role: Role::Exception,
+                },
+            ],
+        };
+        let shown = painted(&error);
+        assert_eq!(
+            shown.traceback,
+            [
+                "\x1b[1;31mTraceback\x1b[0m (most recent call last):",
+                "\x1b[1;31mKeyError\x1b[0m: 'x'"
+            ]
+        );
+        assert!(shown.markup.is_empty());
+        assert_eq!((shown.ename, shown.evalue), (error.ename, error.evalue));
+    }
 }
