@@ -51,6 +51,7 @@ pub enum Requests {
 }
 
 /// What reading produced.
+#[allow(clippy::large_enum_variant)] // a request is most of what is read, moved once
 pub enum Incoming {
     Request(Request),
     /// The client sent something that is not a message; it is told why and let go.

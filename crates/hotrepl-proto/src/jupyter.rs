@@ -166,7 +166,10 @@ pub enum Rejected {
     /// A signature seen before: the same message sent again.
     Replayed,
     /// Signed, but not a message we can read; its header if that much could be read.
-    Undecodable { header: Option<Header>, error: DecodeError },
+    Undecodable {
+        header: Option<Box<Header>>,
+        error: DecodeError,
+    },
 }
 
 impl std::fmt::Display for Rejected {
@@ -219,7 +222,7 @@ fn check(rest: &[impl AsRef<[u8]>], signer: &Signer, seen: &mut SeenSignatures) 
     }
     let [header, parent, metadata, content] = [0, 1, 2, 3].map(|i| parts[i].as_ref());
     Message::from_parts(header, parent, metadata, content).map_err(|error| Rejected::Undecodable {
-        header: serde_json::from_slice(header).ok(),
+        header: serde_json::from_slice(header).ok().map(Box::new),
         error,
     })
 }

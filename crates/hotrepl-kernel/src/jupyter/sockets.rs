@@ -217,7 +217,7 @@ async fn read(mut socket: RouterRecvHalf, mut answer: RouterSendHalf, channel: C
 fn error_answer(headers: &HeaderSource, rejected: &Rejected) -> Message {
     let reason = rejected.to_string();
     let request: Option<&Header> = match rejected {
-        Rejected::Undecodable { header, .. } => header.as_ref(),
+        Rejected::Undecodable { header, .. } => header.as_deref(),
         _ => None,
     };
     match request.and_then(|h| Some((h, h.msg_type.strip_suffix("_request")?))) {

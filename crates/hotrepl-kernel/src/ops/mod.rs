@@ -59,6 +59,7 @@ fn is_plain(content: &Content) -> bool {
 /// Answers what can be answered without the interpreter; hands back what cannot. Keeping
 /// the GIL out of these lets the kernel say who it is while its main thread is still busy
 /// importing, and lets a session end while a cell holds the GIL.
+#[allow(clippy::result_large_err)] // the request handed back is moved, not copied
 pub fn dispatch_plain(session: &Session, request: Request) -> Result<Next, Request> {
     let Request { msg, origin } = request;
     let io = &session.io;
@@ -90,6 +91,7 @@ pub fn dispatch(py: Python<'_>, session: &Arc<Session>, request: Request) -> Nex
     let request = if is_plain(&request.msg.content) {
         // Without the GIL, as between cells: reading history takes a while, and a cell may
         // be running.
+        #[allow(clippy::result_large_err)]
         match crate::threads::without_python(py, || dispatch_plain(session, request)) {
             Ok(next) => return next,
             Err(request) => request,
