@@ -15,7 +15,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHES = ["startup", "local_roundtrip", "attach_roundtrip", "attach_throughput", "attach_idle", "attach_startup",
-           "pipeline", "magics", "reload", "history"]
+           "pipeline", "magics", "reload", "jupyter", "history"]
 # What the benchmarks compare hotrepl with (pip name, import name), installed in this venv
 # when missing.
 PEERS = [("ipython", "IPython"), ("manhole", "manhole"), ("aioconsole", "aioconsole"), ("unpythonic", "unpythonic"),

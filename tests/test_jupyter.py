@@ -269,6 +269,24 @@ def test_restart_and_shutdown(kernel):
     assert time.monotonic() - started < 5
 
 
+def test_an_idle_kernel_costs_nothing_but_its_heartbeats(kernel):
+    from hosts import proc_stat
+
+    km, kc = kernel
+    assert kc.hb_channel.is_beating()
+    pid = int(run(kc, "import os; os.getpid()").result)
+
+    def ticks() -> int:
+        fields = proc_stat(f"/proc/{pid}/stat")
+        return int(fields[11]) + int(fields[12])
+
+    time.sleep(0.5)
+    before = ticks()
+    time.sleep(3)
+    # A heartbeat a second costs microseconds: nothing else runs.
+    assert ticks() - before <= 2
+
+
 def test_a_matplotlib_figure_is_shown_as_an_image(kernel):
     pytest.importorskip("matplotlib")
     _, kc = kernel
@@ -388,6 +406,25 @@ def test_an_idle_jupyter_session_costs_nothing_but_its_heartbeats(live):
     # The sockets' thread answers a heartbeat a second (microseconds each); the rest sleep.
     assert sum(ticks for name, ticks in used.items() if name not in sockets) == 0, used
     assert max(sockets.values()) <= 2, used
+
+
+def test_stopping_the_programs_server_ends_its_jupyter_session(live):
+    info = json.loads(open(live.connection_file_path).read())
+    native = live.host.connect()
+    native.send("execute_request", {"code": "server.stop()"})
+    assert native.is_closed(), "stopping ends every session, this one too"
+    wait_until(lambda: not os.path.exists(live.connection_file_path), TIMEOUT, "the connection file to go")
+    import socket
+
+    def refused() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", info["shell_port"]), timeout=1).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+
+    wait_until(refused, TIMEOUT, "the Jupyter sockets to close")
+    assert live.host.alive()
 
 
 def test_a_shutdown_request_leaves_the_program_running(live):

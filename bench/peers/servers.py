@@ -1,6 +1,6 @@
 """How each REPL server is started inside the host program, as its documentation says to
 embed it in a running asyncio app. Each returns the address clients connect to: a Unix
-socket path, `tcp://HOST:PORT`, or (ipykernel) the connection file."""
+socket path, `tcp://HOST:PORT`, or (ipykernel, hotrepl's Jupyter session) the connection file."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ async def start_hotrepl(workdir: str) -> str:
     import hotrepl
 
     return hotrepl.start().address
+
+
+async def start_hotrepl_jupyter(workdir: str) -> str:
+    import hotrepl
+
+    return hotrepl.start(jupyter=True).jupyter_connection_file
 
 
 async def start_manhole(workdir: str) -> str:
@@ -54,6 +60,7 @@ async def start_ipykernel(workdir: str) -> str:
 
 START = {
     "hotrepl": start_hotrepl,
+    "hotrepl-jupyter": start_hotrepl_jupyter,
     "manhole": start_manhole,
     "aioconsole": start_aioconsole,
     "unpythonic": start_unpythonic,
