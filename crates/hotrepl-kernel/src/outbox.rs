@@ -121,8 +121,8 @@ struct Queue<P> {
     parent: Option<Arc<Header>>,
     /// The writer was woken for what is queued.
     writer_called: bool,
-    /// Text queued since the last write ended a line.
-    line_ended: bool,
+    /// What is queued should leave now: its text ended a line (or grew large).
+    due: bool,
     /// A batch taken from `items` is being written.
     sending: bool,
     closed: bool,
@@ -156,7 +156,7 @@ impl<W: Wire> Outbox<W> {
                 dropped_bytes: 0,
                 parent: None,
                 writer_called: false,
-                line_ended: false,
+                due: false,
                 sending: false,
                 closed: false,
             }),
@@ -170,6 +170,14 @@ impl<W: Wire> Outbox<W> {
         // A panic while holding this lock cannot leave the queue half-updated in a way that
         // matters more than losing the connection, so poisoning is ignored.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `msg` as the wire sends it to `to`; None where it is not sent at all.
+    fn packet(&self, msg: &Message, to: To<'_>) -> Option<W::Packet> {
+        if matches!(to, To::Announcement) && !self.wire.broadcasts() {
+            return None;
+        }
+        self.wire.encode(msg, to)
     }
 
     /// Writes a packet as it is (line mode's prompts), after everything queued before it.
@@ -215,10 +223,7 @@ impl<W: Wire> Sink for Outbox<W> {
     }
 
     fn queue(&self, msg: &Message, to: To<'_>) {
-        if matches!(to, To::Announcement) && !self.wire.broadcasts() {
-            return;
-        }
-        let Some(packet) = self.wire.encode(msg, to) else {
+        let Some(packet) = self.packet(msg, to) else {
             return;
         };
         let mut q = self.lock_queue();
@@ -243,9 +248,9 @@ impl<W: Wire> Sink for Outbox<W> {
         // nobody). On a wire that sends whole lines it then waits for the end of a line,
         // and is woken again by the first one.
         let ends_line = text.contains(['\n', '\r']) || q.text_bytes > HIGH_WATER;
-        let wake = !q.writer_called || (ends_line && !q.line_ended && self.wire.sends_whole_lines());
+        let wake = !q.writer_called || (ends_line && !q.due && self.wire.sends_whole_lines());
         q.writer_called = true;
-        q.line_ended |= ends_line;
+        q.due |= ends_line;
         let parent = parent.or(q.parent.as_ref()).cloned();
         q.text_bytes += text.len();
         match q.items.last_mut() {
@@ -296,7 +301,7 @@ impl<W: Wire> Sink for Outbox<W> {
             }
             q.text_bytes = 0;
             q.writer_called = false;
-            q.line_ended = false;
+            q.due = false;
             q.sending = true;
             let dropped = std::mem::take(&mut q.dropped_bytes);
             (std::mem::take(&mut q.items), dropped)
@@ -352,7 +357,7 @@ impl<W: Wire> Sink for Outbox<W> {
                         q = self.wake_writer.wait(q).unwrap_or_else(|e| e.into_inner());
                         continue;
                     }
-                    if q.line_ended || !self.wire.sends_whole_lines() {
+                    if q.due || !self.wire.sends_whole_lines() {
                         break;
                     }
                     // The start of a line: its end gets a moment to join it.

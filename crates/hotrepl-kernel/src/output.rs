@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use hotrepl_proto::{Content, InputCancel, InputReply, InputRequest, StreamName};
+use hotrepl_proto::{Content, ExecutionState, InputCancel, InputReply, InputRequest, Status, StreamName};
 use pyo3::exceptions::{PyEOFError, PyKeyboardInterrupt, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -126,6 +126,21 @@ impl SessionIo {
             let msg = self.sink.headers().message(content.into(), Some(&parent.header));
             self.sink.send(&msg, To::Announcement);
         }
+    }
+
+    /// Answers the request `parent` and, where requests are announced, says it is idle
+    /// again: both in one write.
+    pub fn reply_then_idle(&self, parent: &Parent, content: impl Into<Content>) {
+        let msg = self.sink.headers().message(content.into(), Some(&parent.header));
+        if !self.sink.broadcasts() {
+            return self.sink.send(&msg, To::Reply(&parent.origin));
+        }
+        self.sink.queue(&msg, To::Reply(&parent.origin));
+        let idle = Status {
+            execution_state: ExecutionState::Idle,
+        };
+        let idle = self.sink.headers().message(idle.into(), Some(&parent.header));
+        self.sink.send(&idle, To::Announcement);
     }
 
     /// Sends output (display data) of the cell `cell`, else of the running (or last) one.

@@ -177,8 +177,7 @@ pub fn abort(session: &Session, parent: &Parent) {
         user_expressions: Map::new(),
         exit_code: None,
     };
-    io.reply(parent, reply);
-    announce_state(io, parent, ExecutionState::Idle);
+    io.reply_then_idle(parent, reply);
 }
 
 /// Reports how the cell ended and replies; tells the executor what to do next.
@@ -241,8 +240,7 @@ pub fn finish(py: Python<'_>, session: &Session, execution: &Execution, outcome:
         user_expressions,
         exit_code,
     };
-    io.reply(parent, reply);
-    announce_state(io, parent, ExecutionState::Idle);
+    io.reply_then_idle(parent, reply);
     Reported {
         exit_code,
         abort_queued: failed && execution.stop_on_error && !execution.silent,

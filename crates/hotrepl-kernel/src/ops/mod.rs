@@ -41,8 +41,7 @@ pub fn announce_state(io: &SessionIo, parent: &Parent, execution_state: Executio
 fn answer<C: Into<Content>>(io: &SessionIo, parent: Parent, answer: impl FnOnce(&Parent) -> C) {
     announce_state(io, &parent, ExecutionState::Busy);
     let reply = answer(&parent).into();
-    io.reply(&parent, reply);
-    announce_state(io, &parent, ExecutionState::Idle);
+    io.reply_then_idle(&parent, reply);
 }
 
 /// Whether [`dispatch_plain`] answers this.
