@@ -15,10 +15,12 @@ from baseline import baseline_python
 from harness import HOTREPL, Host, OneCpu, Stats, goal, natural_client, rtt_client_built, table
 
 # The builds just before each stage came: the input transformation and magics (issue 8),
-# then the display stage with its formatters and hooks (issue 9).
+# the display stage with its formatters and hooks (issue 9), and the separation of the
+# kernel logic from its transports, for Jupyter's (issue 12).
 BASELINES = {
     "before the transform stage": "a56acc7",
     "before the display stage and hooks": "c899962",
+    "before the transports": "b9f353a",
 }
 STREAM_RUNS = int(os.environ.get("BENCH_PIPELINE_STREAMS", "3"))
 # History has a budget of its own (bench/history.py): this build runs without it here, so

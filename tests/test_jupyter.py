@@ -269,6 +269,17 @@ def test_restart_and_shutdown(kernel):
     assert time.monotonic() - started < 5
 
 
+def test_a_display_is_updated_and_cleared_in_place(kernel):
+    _, kc = kernel
+    shown = run(kc, "import hotrepl\nhandle = hotrepl.display('first', display_id=True)\nhandle.update('second')")
+    (first,) = shown.of_type("display_data")
+    (second,) = shown.of_type("update_display_data")
+    assert first["data"]["text/plain"] == "'first'" and second["data"]["text/plain"] == "'second'"
+    assert first["transient"]["display_id"] == second["transient"]["display_id"]
+    cleared = run(kc, "print('gone'); hotrepl.clear_output(wait=True)")
+    assert cleared.of_type("clear_output") == [{"wait": True}]
+
+
 def test_an_idle_kernel_costs_nothing_but_its_heartbeats(kernel):
     from hosts import proc_stat
 
@@ -369,6 +380,23 @@ def test_awaiting_cells_run_on_the_programs_loop_while_it_ticks(live):
     run(live, "import time\nstart = ticks\ntime.sleep(0.5)")
     assert int(run(live, "ticks - start").result) > 20
     assert run(live, "max_gap < 0.3").result == "True"
+
+
+def test_a_live_tasks_output_keeps_the_cell_that_started_it(live):
+    first = live.execute(textwrap.dedent("""\
+        await asyncio.sleep(0)
+        async def later():
+            await asyncio.sleep(0.3)
+            print('from the task')
+        task = asyncio.create_task(later())"""))
+    shell_reply(live, first)
+    second = live.execute("import time\ntime.sleep(0.6)\nprint('from the second cell')")
+    printed = {}
+    for msg in iopub_until_idle_of(live, second):
+        if msg["msg_type"] == "stream":
+            who = msg["parent_header"].get("msg_id")
+            printed[who] = printed.get(who, "") + msg["content"]["text"]
+    assert printed == {first: "from the task\n", second: "from the second cell\n"}
 
 
 def test_a_live_cell_is_interrupted_by_message_and_the_program_goes_on(live):
