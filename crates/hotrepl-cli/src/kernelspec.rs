@@ -15,10 +15,9 @@ use std::process::Command;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::python;
+use hotrepl_proto::jupyter::KERNEL_NAME;
 
-/// The kernel's name when `--name` is not given.
-const DEFAULT_NAME: &str = "hotrepl";
+use crate::python;
 
 const LOGOS: [(&str, &[u8]); 3] = [
     ("logo-32x32.png", include_bytes!("../assets/logo-32x32.png")),
@@ -51,7 +50,7 @@ struct Location {
     #[arg(long)]
     sys_prefix: bool,
     /// The kernel's name (what `jupyter console --kernel NAME` takes).
-    #[arg(long, default_value = DEFAULT_NAME)]
+    #[arg(long, default_value = KERNEL_NAME)]
     name: String,
 }
 

@@ -15,6 +15,9 @@ use sha2::Sha256;
 use crate::auth::{from_hex, to_hex};
 use crate::message::{DecodeError, Header, Message};
 
+/// The name hotrepl's kernelspec is installed under unless told otherwise, also given in the
+/// connection files of programs' Jupyter sessions.
+pub const KERNEL_NAME: &str = "hotrepl";
 /// Separates the routing identities from the message.
 pub const DELIMITER: &[u8] = b"<IDS|MSG>";
 /// The only signature scheme Jupyter uses in practice, and the one we accept.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hotrepl_proto::auth::random_id;
-use hotrepl_proto::jupyter::{ConnectionInfo, Signer, SIGNATURE_SCHEME};
+use hotrepl_proto::jupyter::{ConnectionInfo, Signer, KERNEL_NAME, SIGNATURE_SCHEME};
 use hotrepl_proto::{discovery, HeaderSource};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -30,9 +30,6 @@ use crate::output;
 use crate::session::Namespace;
 use crate::threads;
 use wire::JupyterWire;
-
-/// The name a kernelspec installs the kernel under, and connection files name.
-pub const KERNEL_NAME: &str = "hotrepl";
 
 /// Binds the sockets of `info` and makes the outbox that writes to them; requests go to
 /// `handoff`. Returns the connection as bound.
