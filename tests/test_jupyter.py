@@ -80,6 +80,17 @@ def iopub_until_idle(kc: BlockingKernelClient, msg_id: str) -> list[dict]:
     return [m for m in iopub_until_idle_of(kc, msg_id) if m["parent_header"].get("msg_id") == msg_id]
 
 
+def printed_by_cell(kc: BlockingKernelClient, msg_id: str) -> dict[str, str]:
+    """The stream text iopub carries until `msg_id`'s idle status, by the cell (msg_id) each
+    piece was sent under."""
+    printed: dict[str, str] = {}
+    for msg in iopub_until_idle_of(kc, msg_id):
+        if msg["msg_type"] == "stream":
+            who = msg["parent_header"].get("msg_id")
+            printed[who] = printed.get(who, "") + msg["content"]["text"]
+    return printed
+
+
 def shell_reply(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -153,11 +164,7 @@ def test_output_of_a_task_keeps_the_cell_that_started_it(kernel):
         task = asyncio.create_task(later())"""))
     shell_reply(kc, first)
     second = kc.execute("await asyncio.sleep(0.6); print('from the second cell')")
-    printed = {}
-    for msg in iopub_until_idle_of(kc, second):
-        if msg["msg_type"] == "stream":
-            who = msg["parent_header"].get("msg_id")
-            printed[who] = printed.get(who, "") + msg["content"]["text"]
+    printed = printed_by_cell(kc, second)
     # The task printed while the second cell ran, under the first cell.
     assert printed == {first: "from the task\n", second: "from the second cell\n"}
 
@@ -391,11 +398,7 @@ def test_a_live_tasks_output_keeps_the_cell_that_started_it(live):
         task = asyncio.create_task(later())"""))
     shell_reply(live, first)
     second = live.execute("import time\ntime.sleep(0.6)\nprint('from the second cell')")
-    printed = {}
-    for msg in iopub_until_idle_of(live, second):
-        if msg["msg_type"] == "stream":
-            who = msg["parent_header"].get("msg_id")
-            printed[who] = printed.get(who, "") + msg["content"]["text"]
+    printed = printed_by_cell(live, second)
     assert printed == {first: "from the task\n", second: "from the second cell\n"}
 
 

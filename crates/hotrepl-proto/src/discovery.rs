@@ -6,8 +6,7 @@
 //! The file is 0600, like a Jupyter connection file: it may hold the token of a TCP server
 //! whose token hotrepl generated.
 
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -67,16 +66,7 @@ impl Record {
     /// Writes it as the first free `<dir>/<pid>[-n].json`, atomically; returns that path.
     pub fn write(&self, dir: &Path) -> io::Result<PathBuf> {
         let path = free_name(dir, &self.pid.to_string(), "json");
-        let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(serde_json::to_string_pretty(self).unwrap_or_default().as_bytes())?;
-        drop(file);
-        std::fs::rename(&tmp, &path)?;
+        crate::rundir::write_private_json(&path, self)?;
         Ok(path)
     }
 

@@ -4,8 +4,7 @@
 //! parent header, metadata, content), the parts, then any binary buffers.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -66,16 +65,7 @@ impl ConnectionInfo {
 
     /// Writes it readable by this user only (it holds the key), atomically.
     pub fn write_private(&self, path: &Path) -> io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(serde_json::to_string_pretty(self).unwrap_or_default().as_bytes())?;
-        drop(file);
-        std::fs::rename(&tmp, path)
+        crate::rundir::write_private_json(path, self)
     }
 
     /// The ZeroMQ endpoint of `port` on this connection's address.

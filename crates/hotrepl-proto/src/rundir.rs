@@ -4,8 +4,8 @@
 //! others in, since anyone who can write there could put a socket of their own where a
 //! client looks for ours.
 
-use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where the directory is (whether or not it exists yet).
@@ -22,6 +22,21 @@ pub fn runtime_dir() -> PathBuf {
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }
+}
+
+/// Writes `value` as JSON to `path`, readable by this user only, atomically: readers see
+/// the old file or the whole new one, never a part (a record or a key half written).
+pub fn write_private_json(path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(serde_json::to_string_pretty(value).unwrap_or_default().as_bytes())?;
+    drop(file);
+    std::fs::rename(&tmp, path)
 }
 
 /// Creates `dir` (mode 0700) if missing; refuses one that is not a private directory of
