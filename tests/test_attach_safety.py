@@ -348,8 +348,8 @@ def test_the_programs_handlers_and_logging_are_left_alone(make_host):
     state = "(signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), list(logging.root.handlers), logging.root.level)"
     client.execute(f"import signal, logging\nbefore = {state}")
     client.execute("print('a session printing')")
-    msg_id = client.send("execute_request", {"code": "while True: pass"})
-    time.sleep(0.2)
+    msg_id = client.send("execute_request", {"code": "print('RUNNING', flush=True)\nwhile True: pass"})
+    client.recv_until("stream", msg_id)  # the cell is running
     client.request("interrupt_request", {})
     client.finish(msg_id)
     assert client.execute(f"{state} == before").result == "True"

@@ -91,6 +91,13 @@ def printed_by_cell(kc: BlockingKernelClient, msg_id: str) -> dict[str, str]:
     return printed
 
 
+def wait_for_print(kc: BlockingKernelClient, text: str) -> None:
+    """Waits until iopub carries a stream message with `text`: the cell printing it runs."""
+    wait_until(lambda: any(
+        m["msg_type"] == "stream" and text in m["content"]["text"] for m in [kc.get_iopub_msg(timeout=TIMEOUT)]
+    ), TIMEOUT, f"the cell to print {text!r}")
+
+
 def shell_reply(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -174,14 +181,12 @@ def test_an_interrupt_message_stops_only_the_running_cell(kernel):
     km.interrupt_kernel()  # nothing runs: nothing happens
     assert run(kc, "'still here'").result == "'still here'"
     msg_id = kc.execute("import time\nprint('spinning', flush=True)\nwhile True: pass")
-    wait_until(lambda: any(
-        m["msg_type"] == "stream" and "spinning" in m["content"]["text"] for m in [kc.get_iopub_msg(timeout=TIMEOUT)]
-    ), TIMEOUT, "the cell to run")
+    wait_for_print(kc, "spinning")
     km.interrupt_kernel()
     reply = shell_reply(kc, msg_id)["content"]
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
-    msg_id = kc.execute("import asyncio\nawait asyncio.sleep(60)")
-    time.sleep(0.3)
+    msg_id = kc.execute("import asyncio\nprint('waiting', flush=True)\nawait asyncio.sleep(60)")
+    wait_for_print(kc, "waiting")
     km.interrupt_kernel()
     assert shell_reply(kc, msg_id)["content"]["ename"] == "KeyboardInterrupt"
     assert run(kc, "6 * 7").result == "42"
@@ -404,9 +409,7 @@ def test_a_live_tasks_output_keeps_the_cell_that_started_it(live):
 
 def test_a_live_cell_is_interrupted_by_message_and_the_program_goes_on(live):
     msg_id = live.execute("print('spinning', flush=True)\nwhile True: pass")
-    wait_until(lambda: any(
-        m["msg_type"] == "stream" and "spinning" in m["content"]["text"] for m in [live.get_iopub_msg(timeout=TIMEOUT)]
-    ), TIMEOUT, "the cell to run")
+    wait_for_print(live, "spinning")
     msg = live.session.msg("interrupt_request", {})
     live.control_channel.send(msg)
     assert live.get_control_msg(timeout=TIMEOUT)["content"]["status"] == "ok"
