@@ -10,7 +10,9 @@ import hmac
 import json
 import os
 import queue
+import socket
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
@@ -509,6 +511,41 @@ def test_a_message_with_a_bad_signature_is_dropped_and_logged(live, tmp_path):
     live.host.stop()
     stderr = live.host.proc.stderr.read()
     assert "bad signature" in stderr, stderr
+
+
+def zmtp_peer(port: int) -> socket.socket:
+    """A raw ZeroMQ peer (ZMTP 3, NULL mechanism) that has greeted the socket at `port` and
+    said it is a DEALER: what anyone on this machine can do without the key."""
+    peer = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    peer.sendall(b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\0") + bytes(32))
+    greeting = b""
+    while len(greeting) < 64:
+        greeting += peer.recv(64 - len(greeting))
+    ready = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
+    peer.sendall(bytes([0x04, len(ready)]) + ready)
+    return peer
+
+
+def test_a_peer_announcing_a_huge_message_is_cut_off_and_the_program_goes_on(live):
+    info = json.loads(open(live.connection_file_path).read())
+    for channel in ("shell_port", "control_port", "iopub_port", "hb_port"):
+        peer = zmtp_peer(info[channel])
+        # A frame that claims a terabyte: its length comes before any signature is checked.
+        peer.sendall(b"\x02" + struct.pack(">Q", 1 << 40))
+        try:
+            while peer.recv(4096):  # what the socket said before (its READY), then the end
+                pass
+        except ConnectionResetError:
+            pass
+        except socket.timeout:
+            pytest.fail(f"{channel}: the connection stays open")
+        peer.close()
+    assert live.host.alive()
+    assert run(live, "'still serving'").result == "'still serving'"
+    live.host.stop()
+    stderr = live.host.proc.stderr.read()
+    assert "Jupyter shell channel: a message of 1099511627776 bytes exceeds the limit" in stderr, stderr
+    assert "Jupyter heartbeat channel: a message of" in stderr, stderr
 
 
 def test_jupyter_console_attaches_to_a_live_program(make_host, tmp_path, base_env):

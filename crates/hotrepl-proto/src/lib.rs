@@ -15,6 +15,7 @@ pub mod message;
 pub mod rundir;
 pub mod socket;
 pub mod time;
+pub mod zmtp;
 
 pub use frame::{encode_frame, FrameError, FrameReader, DEFAULT_MAX_FRAME};
 pub use handshake::{HandshakeError, Version, PROTOCOL_VERSION};

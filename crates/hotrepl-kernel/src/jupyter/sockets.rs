@@ -4,16 +4,28 @@
 //! the session ([`Handoff`]); it writes what the session's outbox sends ([`Packet`]s). It
 //! never touches the interpreter, so heartbeats are answered even while a cell holds the
 //! GIL; with nothing to do it sleeps in epoll.
+//!
+//! The ZeroMQ sockets listen on Unix sockets in the user's private runtime directory, not
+//! on the connection file's ports: those are served by relays that watch what each peer
+//! sends ([`ZmtpLimit`]) and drop a connection that announces an oversized message before
+//! ZeroMQ would make room for it. The ports are on loopback, open to every local user, and
+//! ZeroMQ reads a frame's length before anyone's signature is checked.
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hotrepl_proto::jupyter::{self, ConnectionInfo, Rejected, SeenSignatures, Signer};
-use hotrepl_proto::{Content, Header, HeaderSource, Message, ProtocolError};
+use hotrepl_proto::zmtp::ZmtpLimit;
+use hotrepl_proto::{discovery, rundir, Content, Header, HeaderSource, Message, ProtocolError, DEFAULT_MAX_FRAME};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::mpsc;
 use zeromq::prelude::*;
 use zeromq::{PubSocket, RepSocket, RouterRecvHalf, RouterSendHalf, RouterSocket, ZmqError, ZmqMessage};
@@ -28,6 +40,10 @@ const QUEUED_BATCHES: usize = 64;
 /// How long the sockets stay open once the outbox is done, for the connections to write
 /// what was sent last (a kernel's reply to the shutdown that ends it).
 const LAST_WORDS: Duration = Duration::from_millis(50);
+/// The longest message a peer may send: the native protocol's limit on a frame.
+const MAX_MESSAGE: u64 = DEFAULT_MAX_FRAME as u64;
+/// The sockets in the order of their names (and of the arrays below).
+const NAMES: [&str; 5] = ["shell", "control", "stdin", "iopub", "heartbeat"];
 
 /// The socket a packet leaves on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +84,7 @@ pub fn start(
         bind(info.iopub_port)?,
         bind(info.hb_port)?,
     ];
+    let (inner, zmq_listeners) = InnerSockets::bind()?;
     let port = |i: usize| listeners[i].local_addr().map(|a| a.port());
     let bound = ConnectionInfo {
         shell_port: port(0)?,
@@ -88,12 +105,13 @@ pub fn start(
     threads::spawn_io("hotrepl-jupyter", move || {
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => {
-                if let Err(e) = runtime.block_on(serve(listeners, shared.clone(), batches)) {
+                if let Err(e) = runtime.block_on(serve(listeners, zmq_listeners, &inner, shared.clone(), batches)) {
                     shared.notice(format!("the Jupyter sockets stopped: {e}"));
                 }
             }
             Err(e) => shared.notice(format!("cannot run the Jupyter sockets: {e}")),
         }
+        drop(inner);
         shared.handoff.close();
         let _ = done.send(());
     })?;
@@ -119,12 +137,73 @@ impl Shared {
     }
 }
 
+/// The files of the Unix sockets the ZeroMQ sockets listen on, in the private runtime
+/// directory; they are removed when this goes.
+struct InnerSockets {
+    paths: Vec<PathBuf>,
+    /// Where to connect to each: its path, or where that is too long for a Unix socket's
+    /// address, the same file reached through `dir`'s descriptor in /proc.
+    addresses: Vec<PathBuf>,
+    /// The directory, kept open while its descriptor names it.
+    dir: Option<std::fs::File>,
+}
+
+/// The longest path a Unix socket's address takes (`sun_path`, less its final NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+impl InnerSockets {
+    /// Binds one Unix socket per name of [`NAMES`], in that order.
+    fn bind() -> io::Result<(InnerSockets, [UnixListener; 5])> {
+        let dir = rundir::runtime_dir();
+        rundir::ensure_private_dir(&dir)?;
+        let mut inner = InnerSockets {
+            paths: Vec::new(),
+            addresses: Vec::new(),
+            dir: None,
+        };
+        let mut listeners = Vec::new();
+        for name in NAMES {
+            let path = discovery::free_name(&dir, &format!("{}-jupyter-{name}", std::process::id()), "sock");
+            let address = if path.as_os_str().len() <= MAX_SOCKET_PATH {
+                path.clone()
+            } else {
+                let dir = match &inner.dir {
+                    Some(dir) => dir,
+                    None => inner.dir.insert(std::fs::File::open(&dir)?),
+                };
+                let file_name = path.file_name().unwrap_or_default();
+                Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(file_name)
+            };
+            listeners.push(UnixListener::bind(&address)?);
+            inner.paths.push(path);
+            inner.addresses.push(address);
+        }
+        let listeners = listeners.try_into().map_err(|_| io::Error::other("not one socket per name"))?;
+        Ok((inner, listeners))
+    }
+}
+
+impl Drop for InnerSockets {
+    fn drop(&mut self) {
+        for path in &self.paths {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 async fn serve(
-    [shell, control, stdin, iopub, heartbeat]: [TcpListener; 5],
+    public: [TcpListener; 5],
+    [shell, control, stdin, iopub, heartbeat]: [UnixListener; 5],
+    inner: &InnerSockets,
     shared: Arc<Shared>,
     mut batches: mpsc::Receiver<Vec<Packet>>,
 ) -> Result<(), ZmqError> {
-    let router = |listener: TcpListener| async move {
+    for ((listener, address), name) in public.into_iter().zip(&inner.addresses).zip(NAMES) {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::spawn(relay(listener, address.clone(), name, shared.clone()));
+    }
+    let router = |listener: UnixListener| async move {
         let mut socket = RouterSocket::new();
         socket.bind_listener(listener).await?;
         Ok::<_, ZmqError>(socket.split())
@@ -234,6 +313,53 @@ fn error_answer(headers: &HeaderSource, rejected: &Rejected) -> Message {
             headers.message(content, Some(header))
         }
         None => headers.message(ProtocolError { reason }.into(), None),
+    }
+}
+
+/// Serves one of the connection file's ports: every connection is relayed to the ZeroMQ
+/// socket listening at `inner`, what the peer sends watched on the way.
+async fn relay(public: tokio::net::TcpListener, inner: PathBuf, name: &'static str, shared: Arc<Shared>) {
+    loop {
+        match public.accept().await {
+            Ok((peer, address)) => {
+                tokio::spawn(relay_connection(peer, address, inner.clone(), name, shared.clone()));
+            }
+            // Out of file descriptors, say: the next accept may fare better, a little later.
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Relays one connection both ways until either side ends it, or the peer announces a
+/// message over [`MAX_MESSAGE`]: then both are closed and the program's log says so.
+async fn relay_connection(peer: TcpStream, address: SocketAddr, inner: PathBuf, name: &str, shared: Arc<Shared>) {
+    let Ok(socket) = UnixStream::connect(&inner).await else {
+        return;
+    };
+    let _ = peer.set_nodelay(true);
+    let (mut from_peer, mut to_peer) = peer.into_split();
+    let (mut from_socket, mut to_socket) = socket.into_split();
+    let inbound = async {
+        let mut limit = ZmtpLimit::new(MAX_MESSAGE);
+        let mut buffer = vec![0u8; 64 << 10];
+        loop {
+            let n = from_peer.read(&mut buffer).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if let Err(oversized) = limit.check(&buffer[..n]) {
+                return Ok(Some(oversized));
+            }
+            to_socket.write_all(&buffer[..n]).await?;
+        }
+    };
+    tokio::select! {
+        refused = inbound => {
+            if let Ok::<_, io::Error>(Some(oversized)) = refused {
+                shared.notice(format!("Jupyter {name} channel: {oversized}, from {address}: connection closed"));
+            }
+        }
+        _ = tokio::io::copy(&mut from_socket, &mut to_peer) => {}
     }
 }
 
