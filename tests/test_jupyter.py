@@ -450,7 +450,6 @@ def test_stopping_the_programs_server_ends_its_jupyter_session(live):
     native.send("execute_request", {"code": "server.stop()"})
     assert native.is_closed(), "stopping ends every session, this one too"
     wait_until(lambda: not os.path.exists(live.connection_file_path), TIMEOUT, "the connection file to go")
-    import socket
 
     def refused() -> bool:
         try:
@@ -546,6 +545,26 @@ def test_a_peer_announcing_a_huge_message_is_cut_off_and_the_program_goes_on(liv
     stderr = live.host.proc.stderr.read()
     assert "Jupyter shell channel: a message of 1099511627776 bytes exceeds the limit" in stderr, stderr
     assert "Jupyter heartbeat channel: a message of" in stderr, stderr
+
+
+def test_sockets_left_by_a_killed_kernel_are_removed_by_the_next(live):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    run_dir = live.host.runtime_dir / "hotrepl"
+    left = [run_dir / f"{gone.pid}-jupyter-{name}.sock" for name in ("shell", "iopub")]
+    for path in left:
+        path.touch()
+    ours = sorted(p.name for p in run_dir.glob(f"{live.host.pid}-jupyter-*.sock"))
+    assert len(ours) == 5, ours
+    # A second server of the program's, on a socket path short enough for any test directory.
+    short = f"/tmp/hotrepl-test-{live.host.pid}.sock"
+    started = run(live, f"import hotrepl\nsecond = hotrepl.start(path={short!r}, jupyter=True)\nsecond.stop()")
+    assert started.reply["status"] == "ok", started.reply
+    assert not any(path.exists() for path in left)
+    # The second server's sockets go with its thread, soon after stop(), though stop() came
+    # before its Jupyter session had opened.
+    wait_until(lambda: sorted(p.name for p in run_dir.glob(f"{live.host.pid}-jupyter-*.sock")) == ours,
+               TIMEOUT, "only the first server's sockets")
 
 
 def test_jupyter_console_attaches_to_a_live_program(make_host, tmp_path, base_env):

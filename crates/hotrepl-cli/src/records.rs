@@ -33,7 +33,7 @@ impl Listed {
     /// leaves its record behind, and the kernel may since have given its pid to another.
     pub fn process_lives(&self) -> bool {
         let pid = self.record.pid;
-        if !process_exists(pid) {
+        if !discovery::process_exists(pid) {
             return false;
         }
         match (self.record.started, process_start_time(pid)) {
@@ -67,15 +67,6 @@ pub fn read_all(dir: &Path) -> Result<Vec<Listed>, String> {
         .collect();
     listed.sort_by_key(|l| (l.record.pid, discovery::serial(&l.file)));
     Ok(listed)
-}
-
-/// Whether process `pid` exists (owned by anyone).
-pub fn process_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 /// When process `pid` started, in Unix time: its start in clock ticks after boot

@@ -76,7 +76,7 @@ pub fn connect(target: &Target, token: Option<String>) -> Result<Opened, String>
 
 /// A pid's Unix socket if it has one, else its TCP address.
 fn connect_pid(pid: u32, token: Option<String>) -> Result<Opened, String> {
-    if !records::process_exists(pid) {
+    if !hotrepl_proto::discovery::process_exists(pid) {
         return Err(format!("there is no process {pid}"));
     }
     let dir = rundir::runtime_dir();

@@ -156,6 +156,7 @@ impl InnerSockets {
     fn bind() -> io::Result<(InnerSockets, [UnixListener; 5])> {
         let dir = rundir::runtime_dir();
         rundir::ensure_private_dir(&dir)?;
+        remove_left_behind(&dir);
         let mut inner = InnerSockets {
             paths: Vec::new(),
             addresses: Vec::new(),
@@ -180,6 +181,24 @@ impl InnerSockets {
         }
         let listeners = listeners.try_into().map_err(|_| io::Error::other("not one socket per name"))?;
         Ok((inner, listeners))
+    }
+}
+
+/// Removes the inner sockets of processes that are gone: one killed (as Jupyter kills a
+/// kernel that does not stop in time) had no chance to.
+fn remove_left_behind(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((pid, rest)) = name.to_str().and_then(|n| n.split_once("-jupyter-")) else {
+            continue;
+        };
+        let dead = pid.parse().is_ok_and(|pid| !discovery::process_exists(pid));
+        if dead && rest.ends_with(".sock") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

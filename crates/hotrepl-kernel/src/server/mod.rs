@@ -535,6 +535,14 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::downgrade(conn));
         log_event(py, "info", &format!("{} opened", conn.label()));
+        // A session that opened while the server stopped (a program's Jupyter session
+        // starts on a thread of its own, and `stop()` may come first) may have missed the
+        // stop's sweep: `stopped` is set before that sweep, so checking it after joining
+        // the list leaves no gap.
+        if self.stopped.load(Ordering::SeqCst) {
+            conn.end(py, CloseReason::ClientGone);
+            conn.session.io.sink().close();
+        }
     }
 
     fn stop(&self, py: Python<'_>) {
