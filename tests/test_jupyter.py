@@ -100,6 +100,20 @@ def wait_for_print(kc: BlockingKernelClient, text: str) -> None:
     ), TIMEOUT, f"the cell to print {text!r}")
 
 
+def output_of_a_task_and_a_later_cell(kc: BlockingKernelClient, first_lines: str,
+                                      later_cell: str) -> tuple[str, str, dict[str, str]]:
+    """Runs a cell (`first_lines`, then a task that prints in 0.3 s), then `later_cell`;
+    returns both cells' ids and what was printed under each until the later one ended."""
+    first = kc.execute(first_lines + textwrap.dedent("""\
+        async def later():
+            await asyncio.sleep(0.3)
+            print('from the task')
+        task = asyncio.create_task(later())"""))
+    shell_reply(kc, first)
+    second = kc.execute(later_cell)
+    return first, second, printed_by_cell(kc, second)
+
+
 def shell_reply(kc: BlockingKernelClient, msg_id: str, timeout: float = TIMEOUT) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -165,15 +179,8 @@ def test_an_error_shows_its_traceback_as_front_ends_join_it(kernel):
 
 def test_output_of_a_task_keeps_the_cell_that_started_it(kernel):
     _, kc = kernel
-    first = kc.execute(textwrap.dedent("""\
-        import asyncio
-        async def later():
-            await asyncio.sleep(0.3)
-            print('from the task')
-        task = asyncio.create_task(later())"""))
-    shell_reply(kc, first)
-    second = kc.execute("await asyncio.sleep(0.6); print('from the second cell')")
-    printed = printed_by_cell(kc, second)
+    first, second, printed = output_of_a_task_and_a_later_cell(
+        kc, "import asyncio\n", "await asyncio.sleep(0.6); print('from the second cell')")
     # The task printed while the second cell ran, under the first cell.
     assert printed == {first: "from the task\n", second: "from the second cell\n"}
 
@@ -397,15 +404,8 @@ def test_awaiting_cells_run_on_the_programs_loop_while_it_ticks(live):
 
 
 def test_a_live_tasks_output_keeps_the_cell_that_started_it(live):
-    first = live.execute(textwrap.dedent("""\
-        await asyncio.sleep(0)
-        async def later():
-            await asyncio.sleep(0.3)
-            print('from the task')
-        task = asyncio.create_task(later())"""))
-    shell_reply(live, first)
-    second = live.execute("import time\ntime.sleep(0.6)\nprint('from the second cell')")
-    printed = printed_by_cell(live, second)
+    first, second, printed = output_of_a_task_and_a_later_cell(
+        live, "await asyncio.sleep(0)\n", "import time\ntime.sleep(0.6)\nprint('from the second cell')")
     assert printed == {first: "from the task\n", second: "from the second cell\n"}
 
 
